@@ -1,0 +1,41 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+import type { Writable } from 'node:stream';
+
+export type { Logger } from 'pino';
+
+export interface LogOptions {
+  level?: string;
+  /** Human-readable lines (pino-pretty); the default when stdout is a terminal. */
+  pretty?: boolean;
+  /** Where lines go; tests pass a sink to assert structured lines. */
+  destination?: Writable;
+}
+
+/** Secrets that may appear in the effective config or request headers never reach the log. */
+export const redactPaths = [
+  'config.marathon.auth.basic',
+  'config.marathon.auth.token',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers["secret-key"]',
+];
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  const options: LoggerOptions = {
+    level: opts.level ?? process.env['CI_EDGE_LOG_LEVEL'] ?? 'info',
+    base: { name: 'ci-edge' },
+    redact: { paths: redactPaths, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (opts.destination) return pino(options, opts.destination);
+  if (opts.pretty ?? process.stdout.isTTY) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true } } });
+  }
+  return pino(options);
+}
+
+/** A logger that drops everything, for tests that do not look at logs. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,167 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from '../log.js';
+import type {
+  Endpoint,
+  RegistryStatus,
+  RegistryView,
+  Route,
+  RouteInput,
+  RouteSource,
+  Snapshot,
+  SourceSink,
+} from './types.js';
+
+interface SourceState {
+  readonly source: RouteSource;
+  routes: Map<string, Route>;
+  syncedAt: Date | null;
+  stale: boolean;
+  leader: string | null;
+  lastError: string | null;
+}
+
+export interface RegistryOptions {
+  log: Logger;
+  /** Injected clock, for tests. */
+  now?: () => Date;
+}
+
+/**
+ * Holds the current Snapshot. Sources own disjoint sets of routes (the first source added wins a name, so
+ * the file registry can pin a route over Marathon). Each change builds a new immutable Snapshot off the
+ * request path; readers only ever do `current().routes.get(name)`.
+ */
+export class Registry implements RegistryView {
+  private readonly sources: SourceState[] = [];
+  private readonly listeners = new Set<(next: Snapshot, prev: Snapshot) => void>();
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private snapshot: Snapshot;
+
+  constructor(opts: RegistryOptions) {
+    this.log = opts.log.child({ component: 'registry' });
+    this.now = opts.now ?? (() => new Date());
+    this.snapshot = { version: 0, routes: new Map(), status: this.computeStatus() };
+  }
+
+  add(source: RouteSource): this {
+    this.sources.push({ source, routes: new Map(), syncedAt: null, stale: false, leader: null, lastError: null });
+    return this;
+  }
+
+  async start(): Promise<void> {
+    for (const state of this.sources) await state.source.start(this.sinkFor(state));
+  }
+
+  async close(): Promise<void> {
+    for (const state of [...this.sources].reverse()) await state.source.close();
+    this.listeners.clear();
+  }
+
+  current(): Snapshot {
+    return this.snapshot;
+  }
+
+  get(name: string): Route | undefined {
+    return this.snapshot.routes.get(name);
+  }
+
+  subscribe(listener: (next: Snapshot, prev: Snapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  endpointFailed(name: string, endpoint: Endpoint): void {
+    const owner = this.sources.find((s) => s.routes.has(name));
+    owner?.source.endpointFailed?.(name, endpoint);
+  }
+
+  private sinkFor(state: SourceState): SourceSink {
+    return {
+      replace: (routes, info) => {
+        const next = new Map<string, Route>();
+        for (const input of routes) next.set(input.name, this.stamp(input, state.routes.get(input.name)));
+        const changed = new Set([...state.routes.keys(), ...next.keys()]);
+        state.routes = next;
+        state.syncedAt = this.now();
+        state.stale = false;
+        state.lastError = null;
+        if (info?.leader !== undefined) state.leader = info.leader;
+        this.publish(changed, true);
+      },
+      upsert: (input) => {
+        const prev = state.routes.get(input.name);
+        const route = this.stamp(input, prev);
+        if (route === prev) return;
+        state.routes.set(input.name, route);
+        this.publish(new Set([input.name]), false);
+      },
+      remove: (name) => {
+        if (!state.routes.delete(name)) return;
+        this.publish(new Set([name]), false);
+      },
+      failed: (error) => {
+        const wasStale = state.stale;
+        state.stale = true;
+        state.lastError = error.message;
+        this.log.warn({ source: state.source.id, err: error.message }, 'sync failed; keeping last known routes');
+        if (!wasStale) this.publish(new Set(), true);
+      },
+    };
+  }
+
+  /** Keeps the previous object (and its changedAt) when nothing but the timestamp would change. */
+  private stamp(input: RouteInput, prev: Route | undefined): Route {
+    if (prev) {
+      const { changedAt: _ignored, ...prevInput } = prev;
+      if (isDeepStrictEqual(prevInput, input)) return prev;
+    }
+    return Object.freeze({ ...input, changedAt: this.now().toISOString() });
+  }
+
+  private publish(names: ReadonlySet<string>, statusChanged: boolean): void {
+    const prev = this.snapshot;
+    let routes = prev.routes;
+    let routesChanged = false;
+    if (names.size > 0) {
+      const next = new Map(prev.routes);
+      for (const name of names) {
+        const winner = this.sources.find((s) => s.routes.has(name))?.routes.get(name);
+        if (winner === next.get(name)) continue;
+        routesChanged = true;
+        if (winner) next.set(name, winner);
+        else next.delete(name);
+        this.log.info({ route: name, state: winner?.state ?? 'removed', endpoints: winner?.endpoints.http.length ?? 0 }, 'route changed');
+      }
+      if (routesChanged) routes = next;
+    }
+    const status = statusChanged ? this.computeStatus() : prev.status;
+    if (!routesChanged && isDeepStrictEqual(status, prev.status)) return;
+    this.snapshot = Object.freeze({ version: prev.version + 1, routes, status });
+    for (const listener of this.listeners) {
+      try {
+        listener(this.snapshot, prev);
+      } catch (err) {
+        this.log.error({ err }, 'registry listener threw');
+      }
+    }
+  }
+
+  private computeStatus(): RegistryStatus {
+    const synced = this.sources.map((s) => s.syncedAt);
+    const ready = this.sources.length > 0 && synced.every((d) => d !== null);
+    const oldest = ready ? new Date(Math.min(...synced.map((d) => (d as Date).getTime()))) : null;
+    return {
+      ready,
+      stale: this.sources.some((s) => s.stale),
+      syncedAt: oldest?.toISOString() ?? null,
+      marathonLeader: this.sources.find((s) => s.leader)?.leader ?? null,
+      lastError: this.sources.find((s) => s.lastError)?.lastError ?? null,
+    };
+  }
+}
+
+/** Seconds since the last full sync, at the time of asking. */
+export function syncAgeSeconds(status: RegistryStatus, now: Date = new Date()): number | null {
+  return status.syncedAt === null ? null : Math.max(0, (now.getTime() - Date.parse(status.syncedAt)) / 1000);
+}
