@@ -97,5 +97,10 @@ export async function runCli(argv: string[] = process.argv.slice(2), io: CliIo =
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // A bad file is refused inside reload (logged with the reason); the running configuration stays.
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'signal received: reloading the configuration');
+      void gateway.reload();
+    });
   });
 }

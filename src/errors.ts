@@ -19,8 +19,11 @@ export const catalogue = {
   E_SSH_USAGE: 'usage: tunnel <master>[.%s]',
   E_SSH_FORBIDDEN_TARGET: '%s is not a master; only masters can be reached',
   E_SSH_LIMIT: 'too many tunnels: %s',
+  E_SSH_FORBIDDEN_PORT: '%s: only its SSH server can be reached (port 22), not port %s',
   E_SSH_HOST_KEY: 'cannot load SSH host key %s',
   E_JNLP_UNATTRIBUTED: 'cannot tell which master agent connection belongs to: %s',
+  E_JNLP_DISABLED: '%s has its TCP agent listener disabled',
+  E_JNLP_NO_ENDPOINT: '%s has no reachable agent port: %s',
   E_LISTEN: 'cannot listen on %s',
 } as const;
 

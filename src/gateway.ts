@@ -2,12 +2,17 @@ import type { AddressInfo } from 'node:net';
 import { createAdmin } from './admin/admin.js';
 import type { Config } from './config/types.js';
 import { createDemo } from './demo/demo.js';
-import type { HttpExtension } from './extension.js';
+import { createHttpRouter } from './http-router/server.js';
+import { createJnlpDiscovery } from './jnlp-discovery/jnlp-discovery.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Registry } from './registry/registry.js';
 import { buildSources } from './registry/sources.js';
-import type { Deps, FrontDoor, Lifecycle } from './service.js';
+import { createSshGateway } from './ssh-gateway/server.js';
+import { isCiEdgeError } from './errors.js';
+import { FileSource } from './registry/file.js';
+import { frontDoorChanged, mayReconfigureInPlace, planReload } from './reload.js';
+import type { Deps, FrontDoor, Lifecycle, ReloadResult } from './service.js';
 
 export interface Gateway {
   readonly registry: Registry;
@@ -17,6 +22,10 @@ export interface Gateway {
   /** Graceful stop: /ready turns 503, listeners close, in-flight work gets until the grace period ends. */
   close(graceMs?: number): Promise<void>;
   isDraining(): boolean;
+  /** The running configuration (the last one a reload accepted). */
+  config(): Config;
+  /** Re-reads the configuration (SIGHUP, POST /reload): a bad file is refused and the running one stays. */
+  reload(): Promise<ReloadResult>;
 }
 
 export interface GatewayOptions {
@@ -26,28 +35,48 @@ export interface GatewayOptions {
   reloadConfig?: () => Promise<Config>;
 }
 
+/** The enabled front doors, in start order: admin first so /health answers while the first sync runs. */
+function buildFrontDoors(config: Config, deps: Deps): FrontDoor[] {
+  const frontDoors: FrontDoor[] = [];
+  if (config.admin) frontDoors.push(createAdmin(config, deps));
+  if (config.demo) frontDoors.push(createDemo(config, deps));
+  if (config.jnlp) frontDoors.push(createJnlpDiscovery(config, deps));
+  if (config.http) frontDoors.push(createHttpRouter(config, deps));
+  if (config.ssh) frontDoors.push(createSshGateway(config, deps));
+  return frontDoors;
+}
+
 /**
- * Builds ONE registry, starts the enabled front doors in order (admin first so /health answers while the
- * first sync runs) and closes them in reverse order with a deadline.
+ * Builds ONE registry, starts the enabled front doors in order and closes them in reverse order with a
+ * deadline. Reload (SIGHUP, POST /reload; issue #6) applies file routes through the registry and restarts
+ * only the front doors whose configuration section changed.
  */
 export async function startGateway(config: Config, opts: GatewayOptions): Promise<Gateway> {
   const log = opts.log;
   const metrics = opts.metrics ?? createMetrics();
+  // Process metrics belong to the gateway that owns the metrics; a caller passing its own decides itself.
+  if (!opts.metrics) metrics.collectDefaults();
   const registry = new Registry({ log });
-  for (const source of buildSources(config, log, metrics)) registry.add(source);
+  const sources = buildSources(config, log, metrics);
+  // Reload hands new file routes to the file source; when the sources have none, one that starts empty
+  // is put first so that routes added to the file later still win over Marathon's (see sources.ts).
+  let fileSource = sources.find((s): s is FileSource => s instanceof FileSource);
+  if (!fileSource) {
+    fileSource = new FileSource([]);
+    registry.add(fileSource);
+  }
+  for (const source of sources) registry.add(source);
+  let current = config;
   let draining = false;
   const lifecycle: Lifecycle = {
     isDraining: () => draining,
-    reload: async () => ({ ok: false, error: 'reload is not supported by this build' }),
+    reload: () => reload(),
   };
-  const httpExtensions: HttpExtension[] = [];
-  const deps: Deps = { registry, log, metrics, httpExtensions, config, lifecycle };
+  const depsFor = (c: Config): Deps => ({ registry, log, metrics, httpExtensions: [], config: c, lifecycle });
 
-  const frontDoors: FrontDoor[] = [];
-  if (config.admin) frontDoors.push(createAdmin(config, deps));
-  if (config.demo) frontDoors.push(createDemo(config, deps));
-
-  const started: FrontDoor[] = [];
+  let started: FrontDoor[] = [];
+  // Front doors replaced by a reload that still finish their in-flight work; shutdown waits for them.
+  const retiring = new Set<Promise<void>>();
   const closeStarted = async (deadline: number) => {
     for (const fd of [...started].reverse()) {
       try {
@@ -56,10 +85,11 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
         log.error({ err, frontDoor: fd.name }, 'close failed');
       }
     }
+    await Promise.all(retiring);
     await registry.close();
   };
   try {
-    for (const fd of frontDoors) {
+    for (const fd of buildFrontDoors(config, depsFor(config))) {
       await fd.start();
       started.push(fd);
     }
@@ -69,19 +99,130 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
     throw err;
   }
 
+  const retire = (fd: FrontDoor) => {
+    const p = fd
+      .close(Date.now() + current.shutdown.grace)
+      .catch((err: unknown) => log.error({ err, frontDoor: fd.name }, 'close of replaced front door failed'))
+      .finally(() => retiring.delete(p));
+    retiring.add(p);
+    return p;
+  };
+
+  /**
+   * Swaps one front door for its rebuilt self. A changed address is bound before the old listener is let
+   * go; the same address needs the old one to let go of the port first (its open connections carry on).
+   * Never throws: on failure the old configuration's instance keeps (or takes back) the job.
+   */
+  const replace = async (old: FrontDoor, fresh: FrontDoor, prev: Config, next: Config): Promise<{ fd: FrontDoor; error?: unknown }> => {
+    let oldRetired = false;
+    try {
+      const inPlace = mayReconfigureInPlace(old.name, started.map((fd) => fd.name));
+      if (inPlace && old.reconfigure && (await old.reconfigure(next))) return { fd: old };
+      try {
+        await fresh.start();
+        void retire(old);
+        return { fd: fresh };
+      } catch (err) {
+        await fresh.close(Date.now()).catch(() => undefined);
+        if (!isCiEdgeError(err, 'E_LISTEN')) return { fd: old, error: err };
+      }
+      oldRetired = true;
+      await Promise.race([retire(old), new Promise((r) => setImmediate(r))]);
+      await fresh.start();
+      return { fd: fresh };
+    } catch (error) {
+      await fresh.close(Date.now()).catch(() => undefined);
+      const back = buildFrontDoors(prev, depsFor(prev)).find((fd) => fd.name === old.name);
+      if (!back || !oldRetired) return { fd: old, error };
+      await back.start().catch((err: unknown) => log.error({ err, frontDoor: old.name }, 'cannot restore front door'));
+      return { fd: back, error };
+    }
+  };
+
+  /** Rebuilds the front doors for `next`; those whose sections did not change stay as they are. */
+  const applyFrontDoors = async (prev: Config, next: Config) => {
+    const fresh = buildFrontDoors(next, depsFor(next));
+    const kept: FrontDoor[] = [];
+    const errors: unknown[] = [];
+    for (const fd of fresh) {
+      const old = started.find((o) => o.name === fd.name);
+      if (old && !frontDoorChanged(fd.name, prev, next)) {
+        kept.push(old);
+      } else if (old) {
+        const r = await replace(old, fd, prev, next);
+        kept.push(r.fd);
+        if (r.error) errors.push(r.error);
+        else log.info({ frontDoor: fd.name, restarted: r.fd !== old }, 'front door reconfigured by reload');
+      } else {
+        try {
+          await fd.start();
+          kept.push(fd);
+          log.info({ frontDoor: fd.name }, 'front door started by reload');
+        } catch (err) {
+          await fd.close(Date.now()).catch(() => undefined);
+          errors.push(err);
+        }
+      }
+    }
+    for (const old of started) {
+      if (fresh.some((fd) => fd.name === old.name)) continue;
+      void retire(old);
+      log.info({ frontDoor: old.name }, 'front door stopped by reload');
+    }
+    started = kept;
+    if (errors.length > 0) throw errors[0];
+  };
+
+  let queue: Promise<unknown> = Promise.resolve();
+  const reload = (): Promise<ReloadResult> => {
+    const run = async (): Promise<ReloadResult> => {
+      if (draining) return { ok: false, error: 'shutting down' };
+      if (!opts.reloadConfig) return { ok: false, error: 'no configuration file to reload from' };
+      let next: Config;
+      try {
+        next = await opts.reloadConfig();
+      } catch (err) {
+        const error = isCiEdgeError(err) ? err.message : String(err);
+        log.error({ error }, 'reload refused; the running configuration stays');
+        return { ok: false, error };
+      }
+      const prev = current;
+      const plan = planReload(prev, next);
+      try {
+        if (plan.changed.some((k) => !plan.restartRequired.includes(k) && k !== 'routes')) await applyFrontDoors(prev, next);
+      } catch (err) {
+        const error = isCiEdgeError(err) ? err.message : String(err);
+        log.error({ error }, 'reload failed while restarting a front door');
+        return { ok: false, error };
+      }
+      current = next;
+      if (plan.routesChanged) fileSource.update(next.routes);
+      for (const k of plan.restartRequired) log.warn({ section: k }, 'configuration section changed: takes effect at the next restart');
+      log.info({ changed: plan.changed }, 'configuration reloaded');
+      return { ok: true, changed: plan.changed, restartRequired: plan.restartRequired };
+    };
+    const result = queue.then(run, run);
+    queue = result;
+    return result;
+  };
+
   return {
     registry,
     metrics,
     addresses() {
       const out: Record<string, AddressInfo> = {};
-      for (const fd of frontDoors) for (const [k, v] of Object.entries(fd.addresses())) out[`${fd.name}.${k}`] = v;
+      for (const fd of started) for (const [k, v] of Object.entries(fd.addresses())) out[`${fd.name}.${k}`] = v;
       return out;
     },
     isDraining: () => draining,
-    async close(graceMs = config.shutdown.grace) {
+    config: () => current,
+    reload,
+    async close(graceMs = current.shutdown.grace) {
       if (draining) return;
+      // /ready answers 503 from here on, while the admin listener (closed last) still answers.
       draining = true;
       log.info({ graceMs }, 'shutting down');
+      await queue.catch(() => undefined);
       await closeStarted(Date.now() + graceMs);
       log.info('stopped');
     },

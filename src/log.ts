@@ -32,7 +32,12 @@ export function createLogger(opts: LogOptions = {}): Logger {
   if (opts.pretty ?? process.stdout.isTTY) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true } } });
   }
-  return pino(options);
+  // Asynchronous writes in 4 KiB batches: a synchronous write per access-log line cost the router 10-15 % of
+  // its throughput (bench:http). pino flushes the buffer on exit, and fatal lines are written at once.
+  const logger = pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  // A quiet gateway must not sit on its last lines: flush at least once a second.
+  setInterval(() => logger.flush(), 1000).unref();
+  return logger;
 }
 
 /** A logger that drops everything, for tests that do not look at logs. */

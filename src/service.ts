@@ -13,6 +13,11 @@ export interface FrontDoor {
   close(deadline?: number): Promise<void>;
   /** Bound addresses by listener name (`http`, `ssh`, …), for tests and logs; valid after start(). */
   addresses(): Record<string, AddressInfo>;
+  /**
+   * Optional: apply a changed configuration section in place (issue #6, reload). Resolves true when it did,
+   * so listeners whose address did not change keep their sockets; false means "restart me".
+   */
+  reconfigure?(config: Config): Promise<boolean>;
 }
 
 /** What the gateway hands to each front door's factory: `createX(config, deps)`. */
@@ -31,5 +36,8 @@ export interface Lifecycle {
   /** True once SIGTERM arrived: /ready answers 503 so load balancers drain this instance. */
   isDraining(): boolean;
   /** Re-reads the configuration file; a bad file is refused and the running one stays. */
-  reload(): Promise<{ ok: true } | { ok: false; error: string }>;
+  reload(): Promise<ReloadResult>;
 }
+
+/** What a reload did: `changed` names what was applied, `restartRequired` what only a restart applies. */
+export type ReloadResult = { ok: true; changed: string[]; restartRequired: string[] } | { ok: false; error: string };

@@ -27,8 +27,8 @@ export const defaults = {
       connectTimeout: 5_000,
     },
   },
-  jnlp: { bindHost: '0.0.0.0', cacheTtl: 60_000, connectTimeout: 5_000 },
-  admin: { listen: '127.0.0.1:9090' },
+  jnlp: { bindHost: '0.0.0.0', cacheTtl: 60_000, connectTimeout: 5_000, headerTimeout: 10_000, maxHeaderSize: 8_192, discoveryTtl: 86_400_000 },
+  admin: { listen: '127.0.0.1:9090', eventsThrottle: 250 },
   shutdown: { grace: 10_000 },
   log: { level: 'info' },
 } as const;

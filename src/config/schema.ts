@@ -185,7 +185,7 @@ function ssh(r: Reader): SshConfig {
 }
 
 function jnlp(r: Reader): JnlpConfig {
-  const o = r.object(['mode', 'advertiseHost', 'bindHost', 'sharedPort', 'cacheTtl', 'connectTimeout']);
+  const o = r.object(['mode', 'advertiseHost', 'bindHost', 'sharedPort', 'cacheTtl', 'connectTimeout', 'headerTimeout', 'maxHeaderSize', 'discoveryTtl']);
   const d = defaults.jnlp;
   const mode = o['mode']!.oneOf(['direct', 'gateway'] as const, 'direct');
   const advertiseHost = o['advertiseHost']!.optionalString();
@@ -200,12 +200,15 @@ function jnlp(r: Reader): JnlpConfig {
     sharedPort,
     cacheTtl: positive(o['cacheTtl']!, d.cacheTtl),
     connectTimeout: positive(o['connectTimeout']!, d.connectTimeout),
+    headerTimeout: positive(o['headerTimeout']!, d.headerTimeout),
+    maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 64, 65_537),
+    discoveryTtl: positive(o['discoveryTtl']!, d.discoveryTtl),
   };
 }
 
 function admin(r: Reader): AdminConfig {
-  const o = r.object(['listen']);
-  return { listen: o['listen']!.listen(defaults.admin.listen) };
+  const o = r.object(['listen', 'eventsThrottle']);
+  return { listen: o['listen']!.listen(defaults.admin.listen), eventsThrottle: o['eventsThrottle']!.duration(defaults.admin.eventsThrottle) };
 }
 
 function demo(r: Reader): Config['demo'] {

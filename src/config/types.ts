@@ -82,10 +82,17 @@ export interface JnlpConfig {
   readonly sharedPort: number | null;
   readonly cacheTtl: number;
   readonly connectTimeout: number;
+  /** Shared port: the JNLP4-connect-proxy preamble must arrive within this many ms and bytes. */
+  readonly headerTimeout: number;
+  readonly maxHeaderSize: number;
+  /** How long a discovery (Node-Name + client address → master) is remembered for the shared port. */
+  readonly discoveryTtl: number;
 }
 
 export interface AdminConfig {
   readonly listen: ListenAddress;
+  /** The dashboard's live stream sends at most one update per this many ms (2000 masters redeploying). */
+  readonly eventsThrottle: number;
 }
 
 export interface DemoBackend {

@@ -32,11 +32,25 @@ export function staticRouteToInput(r: StaticRouteConfig, source = 'file'): Route
 export class FileSource implements RouteSource {
   readonly id = 'file';
 
-  constructor(private readonly routes: readonly StaticRouteConfig[]) {}
+  private sink: SourceSink | null = null;
+
+  constructor(private routes: readonly StaticRouteConfig[]) {}
 
   async start(sink: SourceSink): Promise<void> {
+    this.sink = sink;
     sink.replace(this.routes.map((r) => staticRouteToInput(r)));
   }
 
-  async close(): Promise<void> {}
+  /**
+   * The routes of a reloaded file (SIGHUP, POST /reload; issue #6). A full replace: the registry keeps every
+   * unchanged route object, so only real changes reach subscribers and front doors keep their tables.
+   */
+  update(routes: readonly StaticRouteConfig[]): void {
+    this.routes = routes;
+    this.sink?.replace(routes.map((r) => staticRouteToInput(r)));
+  }
+
+  async close(): Promise<void> {
+    this.sink = null;
+  }
 }

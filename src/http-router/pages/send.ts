@@ -1,0 +1,32 @@
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Page } from './pages.js';
+
+/** Writes a page as a complete response; HEAD gets the headers only (RFC 9110 §9.3.2). */
+export function sendPage(res: ServerResponse, page: Page, head: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = Buffer.from(page.body);
+  res.writeHead(page.status, { ...page.headers, 'content-length': String(body.length) });
+  res.end(head ? undefined : body);
+}
+
+/** A page on a socket Node handed over raw (upgrade requests, parse errors): the connection closes after it. */
+export function writeRawPage(socket: Duplex, page: Page): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = Buffer.from(page.body);
+  let head = `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\n`;
+  for (const [k, v] of Object.entries(page.headers)) head += `${k}: ${v}\r\n`;
+  head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}
+
+export function redirect(res: ServerResponse, status: 301 | 308, location: string): void {
+  res.writeHead(status, { location, 'content-length': '0', 'cache-control': 'no-store' });
+  res.end();
+}

@@ -1,0 +1,327 @@
+import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Readable } from 'node:stream';
+import httpProxy from 'http-proxy';
+import type { HttpConfig } from '../config/types.js';
+import type { ErrorCode } from '../errors.js';
+import type { HttpExtension, ResponseContext } from '../extension.js';
+import type { Logger } from '../log.js';
+import type { Endpoint, RegistryView } from '../registry/types.js';
+import { prepareRequestHeaders, responseHeaders, rewriteResponseLocations, type OutgoingHeaders } from './headers.js';
+import { pickEndpoint, type Target } from './resolve.js';
+
+/**
+ * The only module that knows http-proxy (STYLE.md §9): swapping it for http-proxy-3 is this one file.
+ * http-proxy does the request piping and the WebSocket handshake; this module adds what it lacks: keep-alive
+ * pools, timeouts that tell 504 from 502, one retry on a refused connection, the cleanup of both sockets
+ * whichever side goes first (http-party/node-http-proxy#1510), and our own response-header passes.
+ */
+
+export type UpstreamProblem = Extract<ErrorCode, 'E_UPSTREAM_REFUSED' | 'E_UPSTREAM_RESET' | 'E_UPSTREAM_TIMEOUT'>;
+
+/** Upstream errno → catalogue code, in one place (the status comes from pages/status.ts). */
+export function upstreamProblem(err: NodeJS.ErrnoException, timedOut: boolean): UpstreamProblem {
+  if (timedOut) return 'E_UPSTREAM_TIMEOUT';
+  switch (err.code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EADDRNOTAVAIL':
+      return 'E_UPSTREAM_REFUSED';
+    case 'ETIMEDOUT':
+      return 'E_UPSTREAM_TIMEOUT';
+    default:
+      return 'E_UPSTREAM_RESET';
+  }
+}
+
+/** A connection that failed before the backend saw the request can go to another endpoint. */
+const retryable = new Set(['ECONNREFUSED', 'ECONNRESET']);
+
+/** One proxied request (or WebSocket) as the server tracks it; the proxy fills in what happened. */
+export interface Job {
+  readonly target: Target;
+  readonly upstreamPath: string;
+  readonly pathRouted: boolean;
+  readonly publicHost: string;
+  readonly proto: 'http' | 'https';
+  endpoint: Endpoint | undefined;
+  /** Response body bytes sent to the client. */
+  bytes: number;
+  /** No Content-Length and no Transfer-Encoding: nothing to stream up (RFC 9112 §6.3). */
+  bodyless: boolean;
+}
+
+/** Stands in for the request stream of a bodyless request: `pipe` just ends the upstream request. */
+const endAtOnce = { pipe: (dest: ClientRequest) => dest.end() } as unknown as Readable;
+
+export interface ProxyDeps {
+  readonly http: HttpConfig;
+  readonly registry: RegistryView;
+  readonly log: Logger;
+  readonly extensions: readonly HttpExtension[];
+  /** Answer a request the upstream failed before any response byte was sent (the server renders the page). */
+  readonly onProblem: (req: IncomingMessage, res: ServerResponse, job: Job, code: UpstreamProblem) => void;
+  /** Same for a WebSocket handshake: write a raw HTTP answer on the socket. */
+  readonly onWsProblem: (socket: Duplex, job: Job, code: UpstreamProblem) => void;
+  readonly onWebSocket: (delta: 1 | -1) => void;
+}
+
+interface Attempt {
+  readonly job: Job;
+  readonly endpoint: Endpoint;
+  readonly retried: boolean;
+  proxyReq: ClientRequest | null;
+  timedOut: boolean;
+  responded: boolean;
+  failed: boolean;
+}
+
+const kAttempt = Symbol('ciEdgeAttempt');
+type Tracked = ServerResponse & { [kAttempt]?: Attempt };
+
+export interface Proxy {
+  web(req: IncomingMessage, res: ServerResponse, job: Job): void;
+  ws(req: IncomingMessage, socket: Duplex, head: Buffer, job: Job): void;
+  close(): void;
+}
+
+export function createProxy(d: ProxyDeps): Proxy {
+  const t = d.http.timeouts;
+  const agent = new Agent({
+    keepAlive: true,
+    maxFreeSockets: d.http.keepAliveSockets,
+    scheduling: 'lifo',
+    // Shorter than the 5 s keep-alive of Node backends and Jetty's 30 s, so an idle pooled socket is dropped by
+    // us before the backend closes it under a request (the classic ECONNRESET of reused sockets). Node also
+    // honours a shorter `Keep-Alive: timeout=` hint from the backend.
+    timeout: Math.min(t.idle, 4_000),
+  });
+  const proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: false, selfHandleResponse: true });
+  // http-proxy's deleteLength pass turns `DELETE` + `Transfer-Encoding: chunked` into `Content-Length: 0` and
+  // still pipes the body: the body becomes a second request on the pooled socket (request smuggling).
+  const passes = proxy as unknown as { webPasses: { name: string }[] };
+  passes.webPasses = passes.webPasses.filter((p) => p.name !== 'deleteLength');
+  const log = d.log;
+
+  proxy.on('error', (err) => log.debug({ err: err.message }, 'proxy error without handler'));
+
+  proxy.on('proxyReq', (proxyReq, _req, res) => {
+    const a = (res as Tracked)[kAttempt];
+    if (!a) return;
+    a.proxyReq = proxyReq;
+    if (res.destroyed) {
+      proxyReq.destroy();
+      return;
+    }
+    armTimeouts(proxyReq, a);
+  });
+
+  function armTimeouts(proxyReq: ClientRequest, a: Attempt) {
+    proxyReq.on('timeout', () => {
+      a.timedOut = true;
+      proxyReq.destroy();
+    });
+    const socket = proxyReq.socket;
+    if (socket?.connecting) {
+      proxyReq.setTimeout(t.connect);
+      socket.once('connect', () => {
+        if (!a.responded) proxyReq.setTimeout(t.upstream);
+      });
+    } else {
+      proxyReq.setTimeout(t.upstream);
+    }
+  }
+
+  proxy.on('proxyRes', (proxyRes, req, res) => {
+    const a = (res as Tracked)[kAttempt];
+    if (!a) return;
+    a.responded = true;
+    a.proxyReq?.setTimeout(t.idle);
+    const job = a.job;
+    const status = proxyRes.statusCode ?? 502;
+    const headers = responseHeaders(proxyRes.headers, false);
+    rewriteResponseLocations(headers, {
+      publicAuthority: req.headers['x-forwarded-host'] as string,
+      proto: job.proto,
+      prefix: job.pathRouted && job.target.route.stripPrefix ? job.target.route.path : '',
+      endpoint: a.endpoint,
+    });
+    runExtensions(req, job, status, headers);
+    try {
+      res.writeHead(status, proxyRes.statusMessage, headers);
+    } catch (err) {
+      log.warn({ route: job.target.route.name, err: (err as Error).message }, 'invalid upstream response headers');
+      proxyRes.destroy();
+      a.failed = true;
+      d.onProblem(req, res, job, 'E_UPSTREAM_RESET');
+      return;
+    }
+    const length = proxyRes.headers['content-length'];
+    if (length !== undefined && req.method !== 'HEAD' && status !== 304) job.bytes = Number(length);
+    else
+      proxyRes.on('data', (chunk: Buffer) => {
+        job.bytes += chunk.length;
+      });
+    proxyRes.once('close', () => {
+      // The backend died mid-body: cut the client too, so it sees a truncated response, not a complete one.
+      if (!proxyRes.complete) res.destroy();
+    });
+    proxyRes.pipe(res);
+  });
+
+  function runExtensions(req: IncomingMessage, job: Job, statusCode: number, headers: OutgoingHeaders) {
+    if (job.target.route.kind !== 'master' || d.extensions.length === 0) return;
+    const ctx: ResponseContext = {
+      route: job.target.route,
+      req,
+      upstreamPath: pathOnly(job.upstreamPath),
+      statusCode,
+      publicHost: job.publicHost,
+      pathRouted: job.pathRouted,
+    };
+    for (const ext of d.extensions) {
+      try {
+        ext.rewriteResponse?.(ctx, headers);
+      } catch (err) {
+        log.error({ extension: ext.name, err }, 'extension rewriteResponse threw');
+      }
+    }
+  }
+
+  function attempt(req: IncomingMessage, res: ServerResponse, job: Job, endpoint: Endpoint, retried: boolean) {
+    const a: Attempt = { job, endpoint, retried, proxyReq: null, timedOut: false, responded: false, failed: false };
+    (res as Tracked)[kAttempt] = a;
+    job.endpoint = endpoint;
+    const service = job.target.route.kind === 'service';
+    const options = {
+      target: { protocol: 'http:', host: endpoint.host, port: endpoint.port },
+      agent,
+      changeOrigin: service,
+      // http-proxy pipes `buffer ?? req` into the upstream request. A bodyless request (most of them) is ended
+      // at once instead: the stream pipe costs about a quarter of the proxy's throughput (bench/http.ts). It
+      // also makes a retry possible, as the request stream has ended by then (only bodyless ones are retried).
+      ...(job.bodyless ? { buffer: endAtOnce } : {}),
+    };
+    proxy.web(req, res, options, (err) => onWebError(req, res, a, err as NodeJS.ErrnoException));
+  }
+
+  function onWebError(req: IncomingMessage, res: ServerResponse, a: Attempt, err: NodeJS.ErrnoException) {
+    if (a.failed) return;
+    a.failed = true;
+    const job = a.job;
+    const code = upstreamProblem(err, a.timedOut);
+    if (code === 'E_UPSTREAM_REFUSED' || (a.timedOut && !a.responded)) d.registry.endpointFailed(job.target.route.name, a.endpoint);
+    if (res.headersSent || res.destroyed || req.socket.destroyed) {
+      res.destroy();
+      return;
+    }
+    const canRetry =
+      !a.retried && !a.responded && !a.timedOut && retryable.has(err.code ?? '') && job.bodyless &&
+      (job.target.endpoints.length > 1 || err.code === 'ECONNRESET');
+    if (canRetry) {
+      const next = pickEndpoint(job.target, a.endpoint);
+      if (next) {
+        log.debug({ route: job.target.route.name, endpoint: `${a.endpoint.host}:${a.endpoint.port}`, err: err.code }, 'retrying on another endpoint');
+        attempt(req, res, job, next, true);
+        return;
+      }
+    }
+    d.onProblem(req, res, job, code);
+  }
+
+  return {
+    web(req, res, job) {
+      const endpoint = pickEndpoint(job.target)!;
+      const route = job.target.route;
+      prepareRequestHeaders(req, { proto: job.proto, prefix: job.pathRouted ? route.path : null, hostFromEndpoint: route.kind === 'service' }, false);
+      req.url = job.upstreamPath;
+      res.once('close', () => {
+        // Client gone before the end (aborted download): free the upstream socket now, not at its timeout.
+        // http-proxy only listens for `aborted`, which Node ≥ 16 does not emit once the request body is read.
+        if (!res.writableFinished) (res as Tracked)[kAttempt]?.proxyReq?.destroy();
+      });
+      attempt(req, res, job, endpoint, false);
+    },
+
+    ws(req, socket, head, job) {
+      const endpoint = pickEndpoint(job.target)!;
+      job.endpoint = endpoint;
+      const route = job.target.route;
+      prepareRequestHeaders(req, { proto: job.proto, prefix: job.pathRouted ? route.path : null, hostFromEndpoint: route.kind === 'service' }, true);
+      req.url = job.upstreamPath;
+      let upgraded = false;
+      let failed = false;
+      let proxyReq: ClientRequest | null = null;
+      socket.on('error', () => socket.destroy());
+      socket.once('close', () => {
+        if (!upgraded) proxyReq?.destroy();
+      });
+      const options = {
+        target: { protocol: 'http:', host: endpoint.host, port: endpoint.port },
+        agent: false as const,
+        changeOrigin: route.kind === 'service',
+      };
+      const onReqWs = (pr: ClientRequest, r: IncomingMessage) => {
+        if (r !== req) return;
+        proxy.off('proxyReqWs', onReqWs);
+        proxyReq = pr;
+        if (socket.destroyed) return void pr.destroy();
+        let timedOut = false;
+        pr.setTimeout(t.upstream, () => {
+          timedOut = true;
+          pr.destroy();
+        });
+        // Registered before http-proxy's own `upgrade` listener, so these run first: the 101's headers are
+        // adjusted before http-proxy writes them, and both sockets are tied together for cleanup.
+        pr.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Duplex) => {
+          upgraded = true;
+          pr.setTimeout(0);
+          const headers = responseHeaders(proxyRes.headers, true);
+          runExtensions(req, job, 101, headers);
+          for (const k of Object.keys(proxyRes.headers)) delete proxyRes.headers[k];
+          Object.assign(proxyRes.headers, headers);
+          d.onWebSocket(1);
+          let open = true;
+          const closeBoth = () => {
+            if (open) {
+              open = false;
+              d.onWebSocket(-1);
+              // Counted at the end, not with a 'data' listener: one added here would run before http-proxy
+              // pipes the socket and swallow the frame a master sends right after the 101 (it unshifts it).
+              job.bytes += (proxySocket as Duplex & { bytesRead?: number }).bytesRead ?? 0;
+            }
+            socket.destroy();
+            proxySocket.destroy();
+          };
+          socket.once('close', closeBoth);
+          proxySocket.once('close', closeBoth);
+        });
+        pr.once('error', (err: NodeJS.ErrnoException) => {
+          if (failed) return;
+          failed = true;
+          const code = upstreamProblem(err, timedOut);
+          if (code === 'E_UPSTREAM_REFUSED' || timedOut) d.registry.endpointFailed(route.name, endpoint);
+          if (!upgraded && !socket.destroyed) d.onWsProblem(socket, job, code);
+          socket.destroy();
+        });
+      };
+      proxy.on('proxyReqWs', onReqWs);
+      // The callback makes http-proxy skip its own error event; the `error` listener above answers.
+      proxy.ws(req, socket, head, options, () => undefined);
+      proxy.off('proxyReqWs', onReqWs);
+    },
+
+    close() {
+      agent.destroy();
+      proxy.close();
+    },
+  };
+}
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}

@@ -1,0 +1,236 @@
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config, HttpConfig } from '../config/types.js';
+import { closeServer, listen } from '../net.js';
+import type { Deps, FrontDoor } from '../service.js';
+import { hasRequestBody } from './headers.js';
+import { Observer } from './observe.js';
+import { errorPage, indexPage, wantsJson, type Problem } from './pages/pages.js';
+import { redirect, sendPage, writeRawPage } from './pages/send.js';
+import { createProxy, type Job, type Proxy } from './proxy.js';
+import { portOf, Resolver, type Target } from './resolve.js';
+import { loadSniContexts } from './tls.js';
+
+/**
+ * The HTTP front door (issue #3): an HTTP listener, an optional HTTPS listener with SNI, optional redirect of
+ * HTTP to HTTPS. Each request runs the extensions' `handleRequest`, is resolved against the prebuilt table,
+ * and is proxied or answered with a page.
+ */
+export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
+  const http = config.http!;
+  const log = deps.log.child({ component: 'http' });
+  const observer = new Observer(log, deps.metrics);
+  const servers: { name: string; server: Server }[] = [];
+  const webSockets = new Set<Duplex>();
+  let resolver: Resolver | null = null;
+  let proxy: Proxy | null = null;
+  /** The bound HTTPS port (the configured one, or the one the OS chose for port 0). */
+  let httpsPort = 0;
+
+  const answer = (req: IncomingMessage, res: ServerResponse, problem: Problem) => {
+    sendPage(res, errorPage(problem, wantsJson(req.headers.accept)), req.method === 'HEAD');
+  };
+
+  function track(req: IncomingMessage, res: ServerResponse, started: number, id: string, path: string, job: { target?: Target; job?: Job }) {
+    res.once('close', () => {
+      const j = job.job;
+      const ep = j?.endpoint;
+      observer.record(job.target, {
+        id,
+        method: req.method ?? '',
+        path,
+        route: job.target?.route.name ?? '-',
+        endpoint: ep ? `${ep.host}:${ep.port}` : null,
+        status: res.statusCode,
+        bytes: j ? j.bytes : Number(res.getHeader('content-length') ?? 0),
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        aborted: !res.writableFinished,
+      });
+    });
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse) {
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const tracked: { target?: Target; job?: Job } = {};
+    track(req, res, started, observer.nextId(), path, tracked);
+    try {
+      for (const ext of deps.httpExtensions) if (ext.handleRequest?.(req, res)) return;
+      const encrypted = (req.socket as Socket & { encrypted?: boolean }).encrypted === true;
+      if (http.redirectToHttps && !encrypted && http.https && url.charCodeAt(0) === 47 && resolver!.isOurHost(req.headers.host)) {
+        const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+        // 308 keeps the method and body of non-GET requests (RFC 9110 §15.4.9); browsers get the classic 301.
+        const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
+        return redirect(res, status, `https://${resolver!.hostOf(req.headers.host)}${port}${url}`);
+      }
+      const r = resolver!.resolve(req.headers.host, url);
+      switch (r.kind) {
+        case 'problem':
+          tracked.target = r.target;
+          return answer(req, res, r.problem);
+        case 'redirect':
+          return redirect(res, 301, r.location);
+        case 'index': {
+          const page = indexPage(resolver!.current().index(), r.domain, portOf(req.headers.host ?? ''), wantsJson(req.headers.accept));
+          return sendPage(res, page, req.method === 'HEAD');
+        }
+        case 'proxy': {
+          tracked.target = r.target;
+          if (r.target.endpoints.length === 0) return answer(req, res, { code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
+          const job: Job = { target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto: encrypted ? 'https' : 'http', endpoint: undefined, bytes: 0, bodyless: !hasRequestBody(req.headers) };
+          tracked.job = job;
+          return proxy!.web(req, res, job);
+        }
+      }
+    } catch (err) {
+      // A bug here must cost one request, never the process (issue #3: "the process never throws").
+      log.error({ err, path }, 'request handler failed');
+      if (!res.headersSent) answer(req, res, { code: 'E_BAD_REQUEST', reason: 'internal error' });
+      else res.destroy();
+    }
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    const started = performance.now();
+    const id = observer.nextId();
+    socket.on('error', () => socket.destroy());
+    const json = wantsJson(req.headers.accept);
+    let target: Target | undefined;
+    let job: Job | undefined;
+    let status = 101;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    socket.once('close', () => {
+      webSockets.delete(socket);
+      const ep = job?.endpoint;
+      observer.record(target, {
+        id,
+        method: req.method ?? '',
+        path: q === -1 ? url : url.slice(0, q),
+        route: target?.route.name ?? '-',
+        endpoint: ep ? `${ep.host}:${ep.port}` : null,
+        status,
+        bytes: job?.bytes ?? 0,
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        aborted: false,
+        websocket: true,
+      });
+    });
+    const fail = (problem: Problem) => {
+      const page = errorPage(problem, json);
+      status = page.status;
+      writeRawPage(socket, page);
+    };
+    try {
+      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') {
+        return fail({ code: 'E_BAD_REQUEST', reason: 'only WebSocket upgrades are supported' });
+      }
+      const r = resolver!.resolve(req.headers.host, url);
+      if (r.kind === 'problem') return fail(r.problem);
+      if (r.kind !== 'proxy') return fail({ code: 'E_BAD_REQUEST', reason: 'a WebSocket needs a route' });
+      target = r.target;
+      if (r.target.endpoints.length === 0) return fail({ code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
+      const encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
+      job = { target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto: encrypted ? 'https' : 'http', endpoint: undefined, bytes: 0, bodyless: true };
+      webSockets.add(socket);
+      proxy!.ws(req, socket, head, job);
+    } catch (err) {
+      log.error({ err }, 'upgrade handler failed');
+      socket.destroy();
+    }
+  }
+
+  function onClientError(err: NodeJS.ErrnoException, socket: Duplex) {
+    // Parse errors (CL+TE conflicts, oversized or malformed headers) and header timeouts (slowloris).
+    const code = err.code ?? 'ERR';
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    observer.clientError(code, status);
+    const body = status === 431 ? 'request header fields too large\n' : status === 408 ? 'request timeout\n' : 'bad request\n';
+    writeRawPage(socket, { status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body });
+  }
+
+  function onConnect(_req: IncomingMessage, socket: Duplex) {
+    // CONNECT would make the edge a tunnel to anywhere: never (open-proxy regression, test/security).
+    socket.on('error', () => socket.destroy());
+    observer.clientError('CONNECT', 405);
+    writeRawPage(socket, { status: 405, headers: { allow: 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS', 'content-type': 'text/plain; charset=utf-8' }, body: 'CONNECT is not supported\n' });
+  }
+
+  function configure(server: Server) {
+    server.on('request', onRequest);
+    server.on('upgrade', onUpgrade);
+    server.on('clientError', onClientError);
+    server.on('connect', onConnect);
+    // Idle client sockets (also a body trickling in too slowly) are cut after the idle timeout.
+    server.timeout = http.timeouts.idle;
+    return server;
+  }
+
+  return {
+    name: 'http',
+    async start() {
+      resolver = new Resolver(deps.registry, config.domains);
+      proxy = createProxy({
+        http,
+        registry: deps.registry,
+        log,
+        extensions: deps.httpExtensions,
+        onProblem: (req, res, job, code) => answer(req, res, { code, name: job.target.route.name }),
+        onWsProblem: (socket, job, code) => writeRawPage(socket, errorPage({ code, name: job.target.route.name }, false)),
+        onWebSocket: (delta) => observer.websocket(delta),
+      });
+      const options = serverOptions(http);
+      const plain = configure(createServer(options));
+      servers.push({ name: 'http', server: plain });
+      const a = await listen(plain, http.listen);
+      log.info({ address: `${a.address}:${a.port}` }, 'http listening');
+      if (http.https) {
+        const sni = loadSniContexts(http.https.certs);
+        const secure = configure(
+          createHttpsServer({ ...options, ...sni.defaultContext, SNICallback: (name, cb) => cb(null, sni.select(name)) }) as unknown as Server,
+        );
+        servers.push({ name: 'https', server: secure });
+        const s = await listen(secure, http.https.listen);
+        httpsPort = s.port;
+        log.info({ address: `${s.address}:${s.port}`, names: sni.names }, 'https listening');
+      }
+    },
+    async close(deadline) {
+      await Promise.all(servers.map((s) => closeServer(s.server, deadline)));
+      // Upgraded sockets are no longer the server's: agents reconnect elsewhere, as after any restart.
+      for (const s of webSockets) s.destroy();
+      resolver?.close();
+      proxy?.close();
+    },
+    addresses() {
+      const out: Record<string, AddressInfo> = {};
+      for (const s of servers) {
+        const a = s.server.address();
+        if (a && typeof a === 'object') out[s.name] = a;
+      }
+      return out;
+    },
+  };
+}
+
+/** Slowloris: the whole header block within `timeouts.headers`; header size capped by `maxHeaderSize`. */
+function serverOptions(http: HttpConfig): ServerOptions {
+  return {
+    maxHeaderSize: http.maxHeaderSize,
+    headersTimeout: http.timeouts.headers,
+    // No cap on the whole request: a large artifact upload may take minutes. A stalled body is cut by the
+    // idle timeout instead (server.timeout).
+    requestTimeout: 0,
+    // Node checks the header timeout on this interval (default 30 s); check often enough to honour it.
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(http.timeouts.headers / 4))),
+  };
+}

@@ -1,0 +1,58 @@
+import type { AddressInfo } from 'node:net';
+import type { Config, JnlpConfig } from '../config/types.js';
+import type { Deps, FrontDoor } from '../service.js';
+import { createAdvertiseHook } from './advertise.js';
+import { createApiHandler } from './api.js';
+import { DiscoveryLog } from './attribution.js';
+import { Forwarders } from './forward.js';
+import { ListenerProbe } from './master-listener.js';
+import { SharedPort } from './shared-port.js';
+
+export interface JnlpDiscovery extends FrontDoor {
+  /** Resolves once forwarders being opened or closed after the last registry change are done (tests). */
+  settled(): Promise<void>;
+  readonly discoveries: DiscoveryLog;
+}
+
+/**
+ * JNLP discovery (issue #5): makes every master advertise where agents outside the cluster can really reach
+ * it, live from the registry. Adds two hooks to the HTTP router (advertisement rewrite, discovery API) and
+ * owns the TCP side: per-master forwarders in gateway mode, and the shared agent port.
+ */
+export function createJnlpDiscovery(config: Config, deps: Deps): JnlpDiscovery {
+  const jnlp: JnlpConfig = config.jnlp!;
+  const log = deps.log.child({ component: 'jnlp' });
+  let seq = 0;
+  const nextId = () => `jnlp-${(++seq).toString(36)}`;
+  const discoveries = new DiscoveryLog({ ttl: jnlp.discoveryTtl });
+  const probe = new ListenerProbe({ ttl: jnlp.cacheTtl, timeout: jnlp.connectTimeout });
+  const common = { jnlp, registry: deps.registry, log, metrics: deps.metrics, nextId };
+  const forwarders = jnlp.mode === 'gateway' ? new Forwarders(common) : null;
+  const shared = jnlp.sharedPort !== null ? new SharedPort({ ...common, port: jnlp.sharedPort, discoveries }) : null;
+
+  // Registered at construction, before the router starts, so the first request already sees them.
+  deps.httpExtensions.push({
+    name: 'jnlp-discovery',
+    handleRequest: createApiHandler(jnlp, deps.registry, probe, log),
+    rewriteResponse: createAdvertiseHook(jnlp, discoveries, log),
+  });
+
+  return {
+    name: 'jnlp',
+    discoveries,
+    async start() {
+      await shared?.start();
+      forwarders?.start();
+    },
+    async close(deadline?: number) {
+      await Promise.all([forwarders?.close(deadline), shared?.close(deadline)]);
+      probe.close();
+    },
+    addresses(): Record<string, AddressInfo> {
+      return { ...shared?.addresses(), ...forwarders?.addresses() };
+    },
+    async settled() {
+      await forwarders?.settled();
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { JnlpConfig } from '../config/types.js';
+import { CiEdgeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { listen } from '../net.js';
+import type { RegistryView } from '../registry/types.js';
+import { normalizeAddress, type DiscoveryLog } from './attribution.js';
+import { PROXY_PROTOCOL } from './advertise.js';
+import { cutAt } from './forward.js';
+import { PreambleParser } from './preamble.js';
+import { splice } from './splice.js';
+
+/** Jenkins' PingAgentProtocol answer (TcpSlaveAgentListener.PingAgentProtocol): status probes work here too. */
+const PING_REPLY = Buffer.from('Ping\n', 'utf8');
+
+export interface SharedPortOptions {
+  readonly jnlp: JnlpConfig;
+  readonly port: number;
+  readonly registry: RegistryView;
+  readonly discoveries: DiscoveryLog;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly nextId: () => string;
+}
+
+/**
+ * One agent port for every master (issue #5 §4). Remoting ≥ 3180 speaks JNLP4-connect-proxy here: the
+ * preamble names the node, the discovery log names the master it discovered through, and everything after
+ * the preamble is forwarded unchanged to that master's agent port.
+ *
+ * Agents negotiate from a HashSet (remoting InboundTCPConnector.connect collects the common protocols with
+ * `Collectors.toSet()`), so one may try plain JNLP4-connect here first. Such a connection carries no name: it
+ * is routed when its client address discovered exactly one master, else closed — the agent then moves on to
+ * its next protocol, JNLP4-connect-proxy.
+ */
+export class SharedPort {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private address: AddressInfo | null = null;
+
+  constructor(private readonly o: SharedPortOptions) {
+    this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+  }
+
+  async start(): Promise<AddressInfo> {
+    this.address = await listen(this.server, { host: this.o.jnlp.bindHost, port: this.o.port });
+    this.o.log.info({ listen: `${this.address.address}:${this.address.port}` }, 'shared agent port open');
+    return this.address;
+  }
+
+  addresses(): Record<string, AddressInfo> {
+    return this.address ? { shared: this.address } : {};
+  }
+
+  async close(deadline?: number): Promise<void> {
+    // Stop accepting now; the close callback would wait for the agents, which get until the deadline instead.
+    if (this.server.listening) this.server.close();
+    await cutAt(this.sockets, deadline);
+  }
+
+  private accept(socket: Socket): void {
+    const id = this.o.nextId();
+    const started = Date.now();
+    const client = normalizeAddress(socket.remoteAddress);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.setNoDelay(true);
+    const parser = new PreambleParser(this.o.jnlp.maxHeaderSize);
+
+    const refuse = (reason: string, extra: Record<string, unknown> = {}) => {
+      cleanup();
+      const err = new CiEdgeError('E_JNLP_UNATTRIBUTED', [reason]);
+      this.o.log.warn({ id, via: 'shared', client, code: err.code, reason, ms: Date.now() - started, ...extra }, err.message);
+      // No reply: the agent sees EOF, fails this protocol and tries its next one (InboundTCPConnector.connect).
+      socket.destroy();
+    };
+    const timer = setTimeout(() => refuse(`no complete preamble within ${this.o.jnlp.headerTimeout} ms`), this.o.jnlp.headerTimeout);
+    let received = 0;
+    const onEnd = () => {
+      if (received > 0) return refuse('closed before the preamble was complete');
+      // Remoting checks the advertised port with a bare connect-and-close before it speaks (isPortVisible).
+      cleanup();
+      this.o.log.debug({ id, via: 'shared', client }, 'port probe');
+      socket.destroy();
+    };
+    const onError = (err: NodeJS.ErrnoException) => refuse(`client error ${err.code ?? err.message} before the preamble was complete`);
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      const r = parser.push(chunk);
+      if (r.kind === 'more') return;
+      if (r.kind === 'error') return refuse(r.reason);
+      cleanup();
+      // Hold further bytes in the socket until the master's leg is connected; pipe resumes it.
+      socket.pause();
+      if (r.protocol === 'Ping') {
+        this.o.log.debug({ id, via: 'shared', client }, 'ping answered');
+        socket.end(PING_REPLY, () => socket.destroy());
+        return;
+      }
+      const proxied = r.protocol === PROXY_PROTOCOL;
+      const node = proxied ? (r.headers.get('node-name') ?? null) : null;
+      if (proxied && !node) return refuse('JNLP4-connect-proxy preamble without Node-Name', { protocol: r.protocol });
+      const who = this.o.discoveries.attribute(node, client);
+      if (!who.ok) return refuse(who.reason, { protocol: r.protocol, node });
+      const route = this.o.registry.current().routes.get(who.master);
+      const target = route?.endpoints.jnlp[0];
+      if (!route || !target) {
+        return refuse(`${who.master} has no healthy agent port (${route ? route.state : 'gone'})`, { protocol: r.protocol, node, route: who.master });
+      }
+      splice({
+        id,
+        via: 'shared',
+        route: who.master,
+        portName: 'jnlp',
+        client: socket,
+        target,
+        // The proxy preamble is ci-edge's; a plain protocol's opening bytes are the master's and are replayed.
+        head: proxied ? r.rest : r.received,
+        connectTimeout: this.o.jnlp.connectTimeout,
+        registry: this.o.registry,
+        log: this.o.log,
+        metrics: this.o.metrics,
+        started,
+        fields: { protocol: r.protocol, node, attributedBy: who.by },
+      });
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('error', onError);
+  }
+}

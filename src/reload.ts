@@ -1,0 +1,68 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Config } from './config/types.js';
+
+type Section = Exclude<keyof Config, 'source'>;
+
+/**
+ * The configuration sections each front door is built from. A reload restarts (or reconfigures) a front
+ * door only when one of these changed. The router and JNLP discovery share `httpExtensions`, so each lists
+ * the other's section: they restart together and the new router sees the new discovery hooks.
+ */
+const sectionsByFrontDoor: Readonly<Record<string, readonly Section[]>> = {
+  admin: ['admin'],
+  demo: ['demo'],
+  http: ['http', 'domains', 'jnlp'],
+  jnlp: ['jnlp', 'http', 'domains'],
+  ssh: ['ssh', 'domains'],
+};
+
+/**
+ * Sections the running gateway cannot swap: the registry's sources are built once (a Marathon client and
+ * its event stream), and the logger is built by the CLI before the gateway.
+ */
+const restartOnly: readonly Section[] = ['marathon', 'services', 'log'];
+
+/** A front door we do not know: any section but the ones the registry or the process applies. */
+const notFrontDoor: readonly Section[] = ['routes', 'marathon', 'services', 'log', 'shutdown'];
+
+/**
+ * Front doors that share the `httpExtensions` array of the build that made them: when several of them run,
+ * a reload replaces them together (no in-place reconfigure) so the new router sees the new hooks.
+ */
+const sharingExtensions: readonly string[] = ['http', 'jnlp'];
+
+export function mayReconfigureInPlace(name: string, running: readonly string[]): boolean {
+  return !sharingExtensions.includes(name) || running.filter((n) => sharingExtensions.includes(n)).length < 2;
+}
+
+export function sectionsOf(frontDoor: string): readonly Section[] {
+  return sectionsByFrontDoor[frontDoor] ?? allSections().filter((k) => !notFrontDoor.includes(k));
+}
+
+function allSections(): Section[] {
+  return ['domains', 'marathon', 'routes', 'services', 'http', 'ssh', 'jnlp', 'admin', 'demo', 'log', 'shutdown'];
+}
+
+const differs = (prev: Config, next: Config, k: Section) => !isDeepStrictEqual(prev[k], next[k]);
+
+export interface ReloadPlan {
+  readonly routesChanged: boolean;
+  /** Sections that changed but only take effect after a restart of the process. */
+  readonly restartRequired: Section[];
+  /** Every changed section (for the log line and the POST /reload answer). */
+  readonly changed: Section[];
+}
+
+export function planReload(prev: Config, next: Config): ReloadPlan {
+  const changed = allSections().filter((k) => differs(prev, next, k));
+  return {
+    routesChanged: changed.includes('routes'),
+    restartRequired: changed.filter((k) => restartOnly.includes(k)),
+    changed,
+  };
+}
+
+/** True when a front door of this name must be reconfigured or restarted for `next`. */
+export function frontDoorChanged(name: string, prev: Config, next: Config): boolean {
+  return sectionsOf(name).some((k) => differs(prev, next, k));
+}

@@ -1,0 +1,61 @@
+import { Writable } from 'node:stream';
+import type { JnlpConfig } from '../../src/config/types.js';
+import { defaults } from '../../src/config/defaults.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import type { Endpoint, PortName, Route, RouteInput } from '../../src/registry/types.js';
+import { masterRoute } from '../helpers/registry.js';
+
+/** A JnlpConfig as the schema would produce it, with overrides. */
+export function jnlpConfig(over: Partial<JnlpConfig> = {}): JnlpConfig {
+  const d = defaults.jnlp;
+  return {
+    mode: 'direct',
+    advertiseHost: null,
+    bindHost: '127.0.0.1',
+    sharedPort: null,
+    cacheTtl: d.cacheTtl,
+    connectTimeout: d.connectTimeout,
+    headerTimeout: d.headerTimeout,
+    maxHeaderSize: d.maxHeaderSize,
+    discoveryTtl: d.discoveryTtl,
+    ...over,
+  };
+}
+
+/** A Route (as the registry hands it out) for pure-function tests. */
+export function route(name: string, endpoints: Partial<Record<PortName, Endpoint[]>>, extra: Partial<RouteInput> = {}): Route {
+  return { ...masterRoute(name, endpoints, extra), changedAt: '2026-01-01T00:00:00.000Z' };
+}
+
+/** A logger whose JSON lines the test can read back (pino's own test approach: a sink stream). */
+export function captureLog(): { log: Logger; lines: () => Record<string, unknown>[] } {
+  const raw: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const log = createLogger({ level: 'debug', destination: sink });
+  return { log, lines: () => raw.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** Polls `check` (bounded: `tries` × `everyMs`) until it returns a value. */
+export async function eventually<T>(check: () => T | undefined | null | false, what: string, tries = 200, everyMs = 10): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = check();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A port that was free a moment ago (for stable servicePorts in tests). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}

@@ -1,0 +1,127 @@
+import t, { type Test } from 'tap';
+import { DiscoveryLog } from '../../src/jnlp-discovery/attribution.js';
+import { SharedPort } from '../../src/jnlp-discovery/shared-port.js';
+import { createMetrics } from '../../src/metrics.js';
+import { isPortVisible, openAgentConnection, pingAgentListener, proxyPreamble, writeUtf } from '../helpers/agent-resolver.js';
+import { generateIdentityKey, startJenkinsStandin } from '../helpers/jenkins-standin.js';
+import { masterRoute, testRegistry } from '../helpers/registry.js';
+import { captureLog, eventually, jnlpConfig } from './fixtures.js';
+
+const key = generateIdentityKey();
+const JNLP4 = writeUtf('Protocol:JNLP4-connect');
+
+async function setup(t: Test, over: Parameters<typeof jnlpConfig>[0] = {}) {
+  const a = await startJenkinsStandin({ name: 'master1', key });
+  const b = await startJenkinsStandin({ name: 'master2', key });
+  const { registry } = await testRegistry([
+    masterRoute('master1', { http: [{ host: '127.0.0.1', port: a.httpPort }], jnlp: [{ host: '127.0.0.1', port: a.agentPort }] }),
+    masterRoute('master2', { http: [{ host: '127.0.0.1', port: b.httpPort }], jnlp: [{ host: '127.0.0.1', port: b.agentPort }] }),
+    masterRoute('master3', {}, { state: 'starting' }),
+  ]);
+  const discoveries = new DiscoveryLog({ ttl: 60_000 });
+  const { log, lines } = captureLog();
+  const metrics = createMetrics();
+  let n = 0;
+  const jnlp = jnlpConfig({ advertiseHost: '127.0.0.1', sharedPort: 50000, ...over });
+  const shared = new SharedPort({ jnlp, port: 0, registry, discoveries, log, metrics, nextId: () => `s${++n}` });
+  const port = (await shared.start()).port;
+  t.teardown(async () => {
+    await shared.close(Date.now());
+    await a.close();
+    await b.close();
+    await registry.close();
+  });
+  const refused = () => lines().filter((l) => l['code'] === 'E_JNLP_UNATTRIBUTED');
+  return { a, b, port, discoveries, lines, refused, metrics };
+}
+
+t.test('JNLP4-connect-proxy: the preamble is consumed, every byte after it reaches the master intact', async (t) => {
+  const { a, port, discoveries, lines } = await setup(t);
+  discoveries.record('agent1', '127.0.0.1', 'master1');
+  const payload = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff));
+  const pre = proxyPreamble('agent1');
+  // Split inside the length, inside the header line, then the blank line together with the real protocol.
+  const parts = [pre.subarray(0, 1), pre.subarray(1, 20), pre.subarray(20, pre.length - 1), Buffer.concat([pre.subarray(pre.length - 1), JNLP4, payload.subarray(0, 10)]), payload.subarray(10)];
+  const s = await openAgentConnection('127.0.0.1', port, parts);
+  t.ok((await s.waitFor(payload.length)).equals(payload), 'the master echoed every byte back');
+  await a.waitForConnections(1);
+  t.equal(a.connections[0]!.protocol, 'JNLP4-connect', 'the master saw a plain JNLP4-connect, not the proxy protocol');
+  t.ok(a.connections[0]!.received.equals(payload));
+  s.socket.end();
+  await s.closed();
+  const line = await eventually(() => lines().find((l) => l['msg'] === 'agent connection forwarded'), 'forward log line');
+  t.match(line, { via: 'shared', route: 'master1', node: 'agent1', protocol: 'JNLP4-connect-proxy', attributedBy: 'node-and-address', outcome: 'closed' });
+  t.equal(line['bytesIn'], pre.length + JNLP4.length + payload.length);
+});
+
+t.test('Windows agents end the header lines with CRLF; all of it may come in one packet', async (t) => {
+  const { a, port, discoveries } = await setup(t);
+  discoveries.record('win-agent', '127.0.0.1', 'master1');
+  const s = await openAgentConnection('127.0.0.1', port, [Buffer.concat([proxyPreamble('win-agent', '\r\n'), JNLP4, Buffer.from('\r\n\r\nx')])]);
+  t.equal((await s.waitFor(5)).toString(), '\r\n\r\nx', 'bytes after the blank line that look like headers are still data');
+  await a.waitForConnections(1);
+  t.equal(a.connections[0]!.received.toString(), '\r\n\r\nx');
+  s.socket.destroy();
+});
+
+t.test('two agents with the same name on two masters are routed by client address', async (t) => {
+  const { a, b, port, discoveries } = await setup(t);
+  discoveries.record('agent1', '127.0.0.1', 'master1');
+  discoveries.record('agent1', '127.0.0.2', 'master2');
+  const one = await openAgentConnection('127.0.0.1', port, [proxyPreamble('agent1'), JNLP4, Buffer.from('from-1')], '127.0.0.1');
+  const two = await openAgentConnection('127.0.0.1', port, [proxyPreamble('agent1'), JNLP4, Buffer.from('from-2')], '127.0.0.2');
+  t.equal((await one.waitFor(6)).toString(), 'from-1');
+  t.equal((await two.waitFor(6)).toString(), 'from-2');
+  t.same(a.connections.map((c) => c.received.toString()), ['from-1']);
+  t.same(b.connections.map((c) => c.received.toString()), ['from-2']);
+  t.equal(b.connections[0]!.remoteAddress, '127.0.0.1', 'ci-edge, not the agent, connects to the master');
+  one.socket.destroy();
+  two.socket.destroy();
+});
+
+t.test('a connection it cannot attribute is closed with a logged reason', async (t) => {
+  const { a, b, port, discoveries, refused } = await setup(t);
+  discoveries.record('agent1', '127.0.0.1', 'master1');
+  discoveries.record('agent1', '127.0.0.2', 'master2');
+  discoveries.record('builder', '127.0.0.1', 'master3');
+  const cases: [string, Buffer[], string][] = [
+    ['unknown node', [proxyPreamble('stranger'), JNLP4], 'agent "stranger" from 127.0.0.1 never discovered a master through ci-edge'],
+    ['ambiguous node', [proxyPreamble('agent1'), JNLP4], 'agent "agent1" from 127.0.0.3 is known on several masters (master1, master2)'],
+    ['no Node-Name', [Buffer.concat([writeUtf('Protocol:JNLP4-connect-proxy'), Buffer.from('Other: x\n\n')])], 'JNLP4-connect-proxy preamble without Node-Name'],
+    ['master down', [proxyPreamble('builder'), JNLP4], 'master3 has no healthy agent port (starting)'],
+    ['not an agent', [Buffer.from('GET / HTTP/1.1\r\n\r\n')], 'an HTTP request, not an agent protocol'],
+  ];
+  for (const [what, parts, reason] of cases) {
+    const from = what === 'ambiguous node' ? '127.0.0.3' : '127.0.0.1';
+    const s = await openAgentConnection('127.0.0.1', port, parts, from);
+    t.equal((await s.closed()).length, 0, `${what}: closed without a byte`);
+    const line = await eventually(() => refused().find((l) => l['reason'] === reason), `${what} log line`);
+    t.match(line, { level: 40, via: 'shared', client: from, msg: `cannot tell which master agent connection belongs to: ${reason}` }, what);
+  }
+  t.equal(a.connections.length + b.connections.length, 0, 'nothing reached a master');
+});
+
+t.test('plain protocols: Ping is answered, JNLP4-connect routes by an unambiguous address, a bare probe is quiet', async (t) => {
+  const { a, port, discoveries, refused, lines } = await setup(t);
+  t.equal(await pingAgentListener('127.0.0.1', port), true);
+  t.equal(await isPortVisible('127.0.0.1', port, 5000), true, "remoting's isPortVisible check");
+  discoveries.record('old-agent', '127.0.0.1', 'master1');
+  const s = await openAgentConnection('127.0.0.1', port, [JNLP4, Buffer.from('legacy')]);
+  t.equal((await s.waitFor(6)).toString(), 'legacy');
+  await a.waitForConnections(1);
+  t.equal(a.connections[0]!.protocol, 'JNLP4-connect', 'the protocol line was replayed to the master');
+  s.socket.destroy();
+  await eventually(() => lines().some((l) => l['msg'] === 'port probe'), 'probe logged at debug');
+  t.equal(refused().length, 0, 'neither the ping nor the probe was a refusal');
+  t.match(await eventually(() => lines().find((l) => l['attributedBy'] === 'address'), 'address-routed line'), { route: 'master1', protocol: 'JNLP4-connect', node: null });
+});
+
+t.test('the preamble is bounded in time and size', async (t) => {
+  const { port, refused } = await setup(t, { headerTimeout: 100, maxHeaderSize: 256 });
+  const slow = await openAgentConnection('127.0.0.1', port, [writeUtf('Protocol:JNLP4-connect-proxy'), Buffer.from('Node-Na')]);
+  await slow.closed();
+  t.match(await eventually(() => refused()[0], 'timeout refusal'), { reason: 'no complete preamble within 100 ms' });
+  const big = await openAgentConnection('127.0.0.1', port, [writeUtf('Protocol:JNLP4-connect-proxy'), Buffer.from(`Node-Name: ${'n'.repeat(300)}`)]);
+  await big.closed();
+  t.match(await eventually(() => refused()[1], 'size refusal'), { reason: 'proxy header exceeds 256 bytes' });
+});
