@@ -20,6 +20,7 @@ import { masterRoute, testRegistry } from '../test/helpers/registry.js';
 const TOTAL = 256 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 const CONNECTIONS = 500;
+const RUNS = 5;
 const JNLP4 = writeUtf('Protocol:JNLP4-connect');
 
 interface Ports {
@@ -109,10 +110,20 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function latencies(port: number, head: Buffer): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < CONNECTIONS; i++) out.push(await roundTrip(port, head));
-  return out.sort((a, b) => a - b);
+/** Direct and shared-port connections alternate, so both see the same machine; the first 50 of each warm up. */
+async function latencies(direct: number, shared: number): Promise<{ d: number[]; s: number[] }> {
+  const d: number[] = [];
+  const s: number[] = [];
+  const sharedHead = Buffer.concat([proxyPreamble('bench-echo'), JNLP4]);
+  for (let i = 0; i < CONNECTIONS + 50; i++) {
+    const a = await roundTrip(direct, JNLP4);
+    const b = await roundTrip(shared, sharedHead);
+    if (i >= 50) {
+      d.push(a);
+      s.push(b);
+    }
+  }
+  return { d: d.sort((x, y) => x - y), s: s.sort((x, y) => x - y) };
 }
 
 async function main(): Promise<void> {
@@ -131,16 +142,21 @@ async function main(): Promise<void> {
     // Warm both paths once (JIT) with a round trip before measuring.
     await roundTrip(echo.agentPort, JNLP4);
     await roundTrip(ports.shared, Buffer.concat([proxyPreamble('bench-echo'), JNLP4]));
-    const direct = await pump(sink.agentPort, JNLP4);
-    const gateway = await pump(ports.forward, JNLP4);
-    const shared = await pump(ports.shared, Buffer.concat([proxyPreamble('bench-sink'), JNLP4]));
+    // Interleaved and best of RUNS: on a 2-core machine one run swings by ±30 % with whatever else the
+    // scheduler does; the best of each path, measured side by side, compares the paths, not the moment.
+    const times = { direct: [] as number[], gateway: [] as number[], shared: [] as number[] };
+    for (let i = 0; i < RUNS; i++) {
+      times.direct.push(await pump(sink.agentPort, JNLP4));
+      times.gateway.push(await pump(ports.forward, JNLP4));
+      times.shared.push(await pump(ports.shared, Buffer.concat([proxyPreamble('bench-sink'), JNLP4])));
+    }
+    const [direct, gateway, shared] = [Math.min(...times.direct), Math.min(...times.gateway), Math.min(...times.shared)];
     const rate = (s: number) => `${(mib / s).toFixed(0)} MiB/s`;
-    console.log(`throughput ${mib} MiB: direct ${direct.toFixed(2)} s (${rate(direct)})`);
+    console.log(`throughput ${mib} MiB, best of ${RUNS} interleaved: direct ${direct.toFixed(2)} s (${rate(direct)})`);
     console.log(`throughput ${mib} MiB: gateway forwarder ${gateway.toFixed(2)} s (${rate(gateway)}), ratio ${(direct / gateway).toFixed(2)} (goal >= 0.9)`);
     console.log(`throughput ${mib} MiB: shared port ${shared.toFixed(2)} s (${rate(shared)}), ratio ${(direct / shared).toFixed(2)} (goal >= 0.9)`);
 
-    const d = await latencies(echo.agentPort, JNLP4);
-    const s = await latencies(ports.shared, Buffer.concat([proxyPreamble('bench-echo'), JNLP4]));
+    const { d, s } = await latencies(echo.agentPort, ports.shared);
     console.log(`connection setup x${CONNECTIONS}: direct p50 ${pct(d, 50).toFixed(3)} ms p99 ${pct(d, 99).toFixed(3)} ms`);
     console.log(`connection setup x${CONNECTIONS}: shared port p50 ${pct(s, 50).toFixed(3)} ms p99 ${pct(s, 99).toFixed(3)} ms`);
     console.log(`connection setup: added p50 ${(pct(s, 50) - pct(d, 50)).toFixed(3)} ms, added p99 ${(pct(s, 99) - pct(d, 99)).toFixed(3)} ms (goal <= 2 ms)`);
