@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../src/config/schema.js';
 import { createJnlpDiscovery } from '../src/jnlp-discovery/jnlp-discovery.js';
@@ -16,6 +16,7 @@ import { createMetrics } from '../src/metrics.js';
 import { proxyPreamble, writeUtf } from '../test/helpers/agent-resolver.js';
 import { startJenkinsStandin } from '../test/helpers/jenkins-standin.js';
 import { masterRoute, testRegistry } from '../test/helpers/registry.js';
+import { freePort } from '../test/helpers/ports.js';
 
 const TOTAL = 256 * 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -61,13 +62,6 @@ async function serveGateway(sink: number, echo: number, forward: number, shared:
   process.send!({ forward: a['agent.sink']!.port, shared: a['shared']!.port } satisfies Ports);
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Sends `head` then TOTAL bytes (respecting backpressure), ends, waits for the sink's 8-byte count. */
 function pump(port: number, head: Buffer): Promise<number> {

@@ -12,7 +12,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +21,7 @@ import { createMetrics } from '../src/metrics.js';
 import { MarathonSource } from '../src/registry/marathon/source.js';
 import { Registry } from '../src/registry/registry.js';
 import { masterApp, startMarathonSim } from '../test/helpers/marathon-sim.js';
+import { freePort } from '../test/helpers/ports.js';
 
 const APPS = 2000;
 const TASKS_PER_APP = 5;
@@ -53,13 +53,6 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;

@@ -4,6 +4,7 @@ import type { Config } from './config/types.js';
 import { createDemo } from './demo/demo.js';
 import { createHttpRouter } from './http-router/server.js';
 import { createJnlpDiscovery } from './jnlp-discovery/jnlp-discovery.js';
+import type { HttpExtension } from './extension.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Registry } from './registry/registry.js';
@@ -11,7 +12,7 @@ import { buildSources } from './registry/sources.js';
 import { createSshGateway } from './ssh-gateway/server.js';
 import { isCiEdgeError } from './errors.js';
 import { FileSource } from './registry/file.js';
-import { frontDoorChanged, mayReconfigureInPlace, planReload } from './reload.js';
+import { frontDoorChanged, planReload } from './reload.js';
 import type { Deps, FrontDoor, Lifecycle, ReloadResult } from './service.js';
 
 export interface Gateway {
@@ -35,14 +36,29 @@ export interface GatewayOptions {
   reloadConfig?: () => Promise<Config>;
 }
 
-/** The enabled front doors, in start order: admin first so /health answers while the first sync runs. */
-function buildFrontDoors(config: Config, deps: Deps): FrontDoor[] {
+const factories: readonly [keyof Config, (config: Config, deps: Deps) => FrontDoor][] = [
+  ['admin', createAdmin],
+  ['demo', createDemo],
+  ['jnlp', createJnlpDiscovery],
+  ['http', createHttpRouter],
+  ['ssh', createSshGateway],
+];
+
+/**
+ * The enabled front doors, in start order: admin first so /health answers while the first sync runs, JNLP
+ * discovery before the router it hooks into. The router hooks each factory adds are taken out of
+ * `deps.httpExtensions` and remembered per front door: a reload that keeps the JNLP front door must keep
+ * its hooks too (they share its state, such as which master each agent discovered), not a fresh copy's.
+ */
+function buildFrontDoors(config: Config, deps: Deps, hooksOf: WeakMap<FrontDoor, HttpExtension[]>): FrontDoor[] {
   const frontDoors: FrontDoor[] = [];
-  if (config.admin) frontDoors.push(createAdmin(config, deps));
-  if (config.demo) frontDoors.push(createDemo(config, deps));
-  if (config.jnlp) frontDoors.push(createJnlpDiscovery(config, deps));
-  if (config.http) frontDoors.push(createHttpRouter(config, deps));
-  if (config.ssh) frontDoors.push(createSshGateway(config, deps));
+  for (const [section, create] of factories) {
+    if (!config[section]) continue;
+    const before = deps.httpExtensions.length;
+    const fd = create(config, deps);
+    hooksOf.set(fd, deps.httpExtensions.splice(before));
+    frontDoors.push(fd);
+  }
   return frontDoors;
 }
 
@@ -72,7 +88,11 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
     isDraining: () => draining,
     reload: () => reload(),
   };
-  const depsFor = (c: Config): Deps => ({ registry, log, metrics, httpExtensions: [], config: c, lifecycle });
+  // One list for the gateway's life: the router reads it per request; it holds the running front doors' hooks.
+  const httpExtensions: HttpExtension[] = [];
+  const hooksOf = new WeakMap<FrontDoor, HttpExtension[]>();
+  const serveHooksOf = (fds: readonly FrontDoor[]) => httpExtensions.splice(0, httpExtensions.length, ...fds.flatMap((fd) => hooksOf.get(fd) ?? []));
+  const depsFor = (c: Config): Deps => ({ registry, log, metrics, httpExtensions, config: c, lifecycle });
 
   let started: FrontDoor[] = [];
   // Front doors replaced by a reload that still finish their in-flight work; shutdown waits for them.
@@ -89,7 +109,9 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
     await registry.close();
   };
   try {
-    for (const fd of buildFrontDoors(config, depsFor(config))) {
+    const frontDoors = buildFrontDoors(config, depsFor(config), hooksOf);
+    serveHooksOf(frontDoors);
+    for (const fd of frontDoors) {
       await fd.start();
       started.push(fd);
     }
@@ -116,8 +138,7 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
   const replace = async (old: FrontDoor, fresh: FrontDoor, prev: Config, next: Config): Promise<{ fd: FrontDoor; error?: unknown }> => {
     let oldRetired = false;
     try {
-      const inPlace = mayReconfigureInPlace(old.name, started.map((fd) => fd.name));
-      if (inPlace && old.reconfigure && (await old.reconfigure(next))) return { fd: old };
+      if (old.reconfigure && (await old.reconfigure(next))) return { fd: old };
       try {
         await fresh.start();
         void retire(old);
@@ -132,7 +153,7 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
       return { fd: fresh };
     } catch (error) {
       await fresh.close(Date.now()).catch(() => undefined);
-      const back = buildFrontDoors(prev, depsFor(prev)).find((fd) => fd.name === old.name);
+      const back = buildFrontDoors(prev, depsFor(prev), hooksOf).find((fd) => fd.name === old.name);
       if (!back || !oldRetired) return { fd: old, error };
       await back.start().catch((err: unknown) => log.error({ err, frontDoor: old.name }, 'cannot restore front door'));
       return { fd: back, error };
@@ -141,7 +162,7 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
 
   /** Rebuilds the front doors for `next`; those whose sections did not change stay as they are. */
   const applyFrontDoors = async (prev: Config, next: Config) => {
-    const fresh = buildFrontDoors(next, depsFor(next));
+    const fresh = buildFrontDoors(next, depsFor(next), hooksOf);
     const kept: FrontDoor[] = [];
     const errors: unknown[] = [];
     for (const fd of fresh) {
@@ -170,6 +191,7 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
       log.info({ frontDoor: old.name }, 'front door stopped by reload');
     }
     started = kept;
+    serveHooksOf(kept);
     if (errors.length > 0) throw errors[0];
   };
 

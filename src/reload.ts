@@ -5,14 +5,15 @@ type Section = Exclude<keyof Config, 'source'>;
 
 /**
  * The configuration sections each front door is built from. A reload restarts (or reconfigures) a front
- * door only when one of these changed. The router and JNLP discovery share `httpExtensions`, so each lists
- * the other's section: they restart together and the new router sees the new discovery hooks.
+ * door only when one of these changed. The router and JNLP discovery restart independently: the gateway
+ * serves the router the hooks of whichever JNLP front door runs, so an `http` change does not cut agent
+ * connections that live for days on the JNLP forwarders.
  */
 const sectionsByFrontDoor: Readonly<Record<string, readonly Section[]>> = {
   admin: ['admin'],
   demo: ['demo'],
-  http: ['http', 'domains', 'jnlp'],
-  jnlp: ['jnlp', 'http', 'domains'],
+  http: ['http', 'domains'],
+  jnlp: ['jnlp', 'domains'],
   ssh: ['ssh', 'domains'],
 };
 
@@ -24,16 +25,6 @@ const restartOnly: readonly Section[] = ['marathon', 'services', 'log'];
 
 /** A front door we do not know: any section but the ones the registry or the process applies. */
 const notFrontDoor: readonly Section[] = ['routes', 'marathon', 'services', 'log', 'shutdown'];
-
-/**
- * Front doors that share the `httpExtensions` array of the build that made them: when several of them run,
- * a reload replaces them together (no in-place reconfigure) so the new router sees the new hooks.
- */
-const sharingExtensions: readonly string[] = ['http', 'jnlp'];
-
-export function mayReconfigureInPlace(name: string, running: readonly string[]): boolean {
-  return !sharingExtensions.includes(name) || running.filter((n) => sharingExtensions.includes(n)).length < 2;
-}
 
 export function sectionsOf(frontDoor: string): readonly Section[] {
   return sectionsByFrontDoor[frontDoor] ?? allSections().filter((k) => !notFrontDoor.includes(k));

@@ -1,4 +1,3 @@
-import { cpus } from 'node:os';
 import { isRouteName } from '../registry/naming.js';
 import { defaults } from './defaults.js';
 import { Reader } from './reader.js';
@@ -125,7 +124,7 @@ function service(r: Reader): ServiceConfig {
 }
 
 function http(r: Reader): HttpConfig {
-  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'workers']);
+  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets']);
   const d = defaults.http;
   let https: HttpConfig['https'] = null;
   if (o['https']!.present) {
@@ -141,8 +140,6 @@ function http(r: Reader): HttpConfig {
   const time = (k: keyof typeof d.timeouts) => (t ? positive(t[k]!, d.timeouts[k]) : d.timeouts[k]);
   const redirectToHttps = o['redirectToHttps']!.boolean(false);
   if (redirectToHttps && !https) o['redirectToHttps']!.fail('needs http.https to redirect to');
-  const w = o['workers']!;
-  const workers = w.value === 'auto' ? cpus().length : w.integer(d.workers, 1, 64);
   return {
     listen: o['listen']!.listen(d.listen),
     https,
@@ -150,7 +147,6 @@ function http(r: Reader): HttpConfig {
     timeouts: { connect: time('connect'), idle: time('idle'), headers: time('headers'), upstream: time('upstream') },
     maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 1024, 1_048_576),
     keepAliveSockets: o['keepAliveSockets']!.integer(d.keepAliveSockets, 1, 100_000),
-    workers,
   };
 }
 

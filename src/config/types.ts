@@ -52,8 +52,6 @@ export interface HttpConfig {
   };
   readonly maxHeaderSize: number;
   readonly keepAliveSockets: number;
-  /** Worker processes (1 = in-process). `auto` = one per core. */
-  readonly workers: number;
 }
 
 export interface SshConfig {

@@ -23,8 +23,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { freePort } from './ports.js';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -173,11 +174,5 @@ export async function startBackend(name: string): Promise<Backend> {
   };
 }
 
-/** A loopback port that was free a moment ago and has nothing listening: connecting gets ECONNREFUSED. */
-export async function refusingPort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+/** A loopback port with nothing listening: connecting gets ECONNREFUSED. */
+export const refusingPort = freePort;

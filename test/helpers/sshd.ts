@@ -7,7 +7,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/schema.js';
@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from '../../src/metrics.js';
 import type { RegistryView } from '../../src/registry/types.js';
 import type { Deps, FrontDoor } from '../../src/service.js';
 import { createSshGateway } from '../../src/ssh-gateway/server.js';
+import { freePort } from './ports.js';
 
 export const SSH = '/usr/bin/ssh';
 export const SSHD = '/usr/sbin/sshd';
@@ -34,13 +35,7 @@ export function keygen(path: string, comment = 'ci-edge-test'): KeyPair {
   return { path, publicLine: readFileSync(`${path}.pub`, 'utf8').trim() };
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** Resolves once something on the port sends an SSH banner; bounded in attempts. */
 export async function waitForBanner(port: number, attempts = 100): Promise<string> {

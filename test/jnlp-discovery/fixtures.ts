@@ -4,6 +4,7 @@ import { defaults } from '../../src/config/defaults.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { Endpoint, PortName, Route, RouteInput } from '../../src/registry/types.js';
 import { masterRoute } from '../helpers/registry.js';
+import { freePort } from '../helpers/ports.js';
 
 /** A JnlpConfig as the schema would produce it, with overrides. */
 export function jnlpConfig(over: Partial<JnlpConfig> = {}): JnlpConfig {
@@ -50,12 +51,4 @@ export async function eventually<T>(check: () => T | undefined | null | false, w
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** A port that was free a moment ago (for stable servicePorts in tests). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort };

@@ -198,3 +198,44 @@ t.test('shared port: JNLP4-connect-proxy to the master each agent discovered, to
   s1.socket.destroy();
   s2.socket.destroy();
 });
+
+t.test('reload: an http change leaves JNLP and its agent connections alone; a jnlp change serves the new hooks', async (t) => {
+  const m1 = await standin(t, 'master1');
+  const shared = await freePort();
+  const raw = {
+    domains: [DOMAIN],
+    http: { listen: '127.0.0.1:0' },
+    jnlp: { mode: 'direct', advertiseHost: '127.0.0.1', bindHost: '127.0.0.1', sharedPort: shared },
+    routes: [staticMaster('master1', m1)],
+  };
+  const { log, lines } = captureLog();
+  const configs = [
+    parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } } }),
+    parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } }, jnlp: { ...raw.jnlp, cacheTtl: '30s' } }),
+  ];
+  const metrics = (await import('../../src/metrics.js')).createMetrics();
+  const gw = await startGateway(parseConfig(raw), { log, metrics, reloadConfig: async () => configs.shift()! });
+  t.teardown(() => gw.close(0));
+  const discoverAndConnect = async (node: string, data: string) => {
+    const http = gw.addresses()['http.http']!.port;
+    const ep = await resolveAgentEndpoint(`http://${DOMAIN}:${http}/master1/`, { nodeName: node, localAddress: '127.0.0.1', hosts });
+    t.equal(ep.port, shared);
+    const s = await openAgentConnection('127.0.0.1', shared, [Buffer.concat([proxyPreamble(node), JNLP4, Buffer.from(data)])], '127.0.0.1');
+    t.equal((await s.waitFor(data.length)).toString(), data, `${node} attributed to master1`);
+    return s;
+  };
+  const agent = await discoverAndConnect('agent1', 'before');
+
+  t.match(await gw.reload(), { ok: true, changed: ['http'] });
+  const restarted = () => lines().filter((l) => l['msg'] === 'front door reconfigured by reload').map((l) => l['frontDoor']);
+  t.same(restarted(), ['http'], 'only the router restarted');
+  agent.socket.write('+');
+  t.equal((await agent.waitFor(7)).toString(), 'before+', 'the agent connection made before the reload still runs');
+  (await discoverAndConnect('agent2', 'after-http')).socket.destroy();
+
+  t.match(await gw.reload(), { ok: true, changed: ['jnlp'] });
+  t.same(restarted(), ['http', 'jnlp']);
+  // The router kept running; the discovery it records must reach the new JNLP front door's shared port.
+  (await discoverAndConnect('agent3', 'after-jnlp')).socket.destroy();
+  agent.socket.destroy();
+});
