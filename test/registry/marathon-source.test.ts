@@ -218,6 +218,25 @@ t.test('Marathon down: routes kept, stale with an age, recovered on the next syn
   t.equal(fresh.status.lastError, null);
 });
 
+t.test('a lost event stream marks the table stale at once, not at the next resync', async (t) => {
+  const sim = await startMarathonSim({ apps: [masterApp('master1', { host: '127.0.0.1', ports: { http: 8081 } })] });
+  t.teardown(() => sim.close());
+  // An hour between resyncs: only the stream can tell that Marathon went away.
+  const h = await startSource(marathonConfig([sim.url], { resyncInterval: 3_600_000, requestTimeout: 300, reconnectBackoff: { min: 50, max: 100 } }));
+  t.teardown(() => h.close());
+  await waitFor(h.registry, (s) => s.status.ready, 'first sync');
+  await sim.waitForStream(1);
+  // A Marathon that stops answering: the reconnect times out (requestTimeout) and no sync runs before the resync.
+  sim.setMode('hang');
+  sim.cutStreams();
+  const stale = await waitFor(h.registry, (s) => s.status.stale, 'stale');
+  t.match(stale.status.lastError, /^Marathon is unreachable: /);
+  t.same([...stale.routes.keys()], ['master1'], 'routes kept');
+  sim.setMode('ok');
+  const fresh = await waitFor(h.registry, (s) => !s.status.stale, 'the reconnect syncs and clears it');
+  t.equal(fresh.status.lastError, null);
+});
+
 t.test('malformed JSON, a malformed event and one bad app are logged and skipped', async (t) => {
   const bad = masterApp('bad', { host: '127.0.0.1', ports: { http: 1 }, labels: { 'ci-edge.name': 'Not_A_Label' } });
   const sim = await startMarathonSim({ apps: [masterApp('master1', { host: '127.0.0.1', ports: { http: 8081 } }), bad] });
