@@ -11,7 +11,7 @@ import { errorPage, indexPage, wantsJson, type Problem } from './pages/pages.js'
 import { redirect, sendPage, writeRawPage } from './pages/send.js';
 import { createProxy, type Job, type Proxy } from './proxy.js';
 import { portOf, Resolver, type Target } from './resolve.js';
-import { loadSniContexts } from './tls.js';
+import { loadSniContexts, type SniContexts } from './tls.js';
 
 /**
  * The HTTP front door (issue #3): an HTTP listener, an optional HTTPS listener with SNI, optional redirect of
@@ -19,7 +19,9 @@ import { loadSniContexts } from './tls.js';
  * and is proxied or answered with a page.
  */
 export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
-  const http = config.http!;
+  // Replaced by reconfigure(): handlers read these at request time.
+  let http = config.http!;
+  let sni: SniContexts | null = null;
   const log = deps.log.child({ component: 'http' });
   const observer = new Observer(log, deps.metrics);
   const servers: { name: string; server: Server }[] = [];
@@ -175,34 +177,64 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     return server;
   }
 
+  const buildProxy = (h: HttpConfig) =>
+    createProxy({
+      http: h,
+      registry: deps.registry,
+      log,
+      extensions: deps.httpExtensions,
+      onProblem: (req, res, job, code) => answer(req, res, { code, name: job.target.route.name }),
+      onWsProblem: (socket, job, code) => writeRawPage(socket, errorPage({ code, name: job.target.route.name }, false)),
+      onWebSocket: (delta) => observer.websocket(delta),
+    });
+
   return {
     name: 'http',
     async start() {
       resolver = new Resolver(deps.registry, config.domains);
-      proxy = createProxy({
-        http,
-        registry: deps.registry,
-        log,
-        extensions: deps.httpExtensions,
-        onProblem: (req, res, job, code) => answer(req, res, { code, name: job.target.route.name }),
-        onWsProblem: (socket, job, code) => writeRawPage(socket, errorPage({ code, name: job.target.route.name }, false)),
-        onWebSocket: (delta) => observer.websocket(delta),
-      });
+      proxy = buildProxy(http);
       const options = serverOptions(http);
       const plain = configure(createServer(options));
       servers.push({ name: 'http', server: plain });
       const a = await listen(plain, http.listen);
       log.info({ address: `${a.address}:${a.port}` }, 'http listening');
       if (http.https) {
-        const sni = loadSniContexts(http.https.certs);
+        sni = loadSniContexts(http.https.certs);
         const secure = configure(
-          createHttpsServer({ ...options, ...sni.defaultContext, SNICallback: (name, cb) => cb(null, sni.select(name)) }) as unknown as Server,
+          createHttpsServer({ ...options, ...sni.defaultContext, SNICallback: (name, cb) => cb(null, sni!.select(name)) }) as unknown as Server,
         );
         servers.push({ name: 'https', server: secure });
         const s = await listen(secure, http.https.listen);
         httpsPort = s.port;
         log.info({ address: `${s.address}:${s.port}`, names: sni.names }, 'https listening');
       }
+    },
+    /**
+     * A reload that keeps the listen addresses keeps the listeners and every open connection (issue #6):
+     * domains, timeouts, pools and certificates are swapped in place. Only a new address, HTTPS turned on
+     * or off, or a new header size limit (fixed when a server is created) needs a restart (returns false).
+     */
+    async reconfigure(next: Config) {
+      const h = next.http;
+      if (!h || servers.length === 0) return false;
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      if (!same(h.listen, http.listen) || !same(h.https?.listen, http.https?.listen) || h.maxHeaderSize !== http.maxHeaderSize) return false;
+      if (!same(h.timeouts.headers, http.timeouts.headers)) return false;
+      const nextSni = h.https && !same(h.https.certs, http.https?.certs) ? loadSniContexts(h.https.certs) : sni;
+      const oldResolver = resolver;
+      resolver = new Resolver(deps.registry, next.domains);
+      oldResolver?.close();
+      // The old proxy is not closed: requests in flight finish on its sockets, which then idle out (its
+      // agent drops idle sockets after a few seconds and never holds the process open).
+      proxy = buildProxy(h);
+      for (const { name, server } of servers) {
+        server.timeout = h.timeouts.idle;
+        if (name === 'https' && nextSni && nextSni !== sni) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(nextSni.defaultContext);
+      }
+      sni = nextSni;
+      http = h;
+      log.info({ domains: next.domains }, 'http reconfigured in place');
+      return true;
     },
     async close(deadline) {
       await Promise.all(servers.map((s) => closeServer(s.server, deadline)));

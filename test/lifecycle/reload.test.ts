@@ -147,19 +147,36 @@ t.test('reload under load: 8 keep-alive clients through the router, 5 reloads, 0
   t.comment(`${result.ok} requests in 3 s with 5 reloads, 0 failed`);
 });
 
-t.test('a changed http section on the same fixed port: the old listener lets go, the new one binds it', async (t) => {
+t.test('a changed http section on the same address is applied in place: open connections carry on', async (t) => {
+  const a = await nameBackend(t, 'A');
+  const doc = (idle: string, domains: string[]) => ({ ...base([route('master1', a.port)], { http: { listen: '127.0.0.1:0', timeouts: { idle } } }), domains });
+  const g = await gatewayFromFile(t, doc('60s', ['localhost']));
+  const http = g.port('http.http');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  t.same((await get(http, '/', 'master1.localhost', agent)).body, 'A');
+  const socket = [...Object.values(agent.freeSockets)].flat()[0];
+  g.write(doc('90s', ['localhost', 'pse.example.com']));
+  t.same(await g.gw.reload(), { ok: true, changed: ['domains', 'http'], restartRequired: [] });
+  t.equal(g.port('http.http'), http, 'same listener');
+  t.equal(g.gw.config().http?.timeouts.idle, 90_000);
+  t.same((await get(http, '/', 'master1.pse.example.com', agent)).body, 'A', 'the new domain routes');
+  t.equal([...Object.values(agent.freeSockets)].flat()[0], socket, 'on the same keep-alive connection');
+});
+
+t.test('a change a listener cannot take in place (header size) on the same fixed port: the old one lets go, the new one binds it', async (t) => {
   const a = await nameBackend(t, 'A');
   const probe = createServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const fixed = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const doc = (idle: string) => base([route('master1', a.port)], { http: { listen: `127.0.0.1:${fixed}`, timeouts: { idle } } });
-  const g = await gatewayFromFile(t, doc('60s'));
+  const doc = (maxHeaderSize: number) => base([route('master1', a.port)], { http: { listen: `127.0.0.1:${fixed}`, maxHeaderSize } });
+  const g = await gatewayFromFile(t, doc(16384));
   t.same((await get(fixed, '/', 'master1.localhost')).body, 'A');
-  g.write(doc('90s'));
+  g.write(doc(32768));
   t.same(await g.gw.reload(), { ok: true, changed: ['http'], restartRequired: [] });
   t.equal(g.port('http.http'), fixed);
-  t.equal(g.gw.config().http?.timeouts.idle, 90_000);
+  t.equal(g.gw.config().http?.maxHeaderSize, 32768);
   t.same((await get(fixed, '/', 'master1.localhost')).body, 'A', 'the restarted router serves');
 });
 
