@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { BadAppError, mapApp, withoutTask, type MapContext } from '../../src/registry/marathon/mapper.js';
+import { appFingerprint, BadAppError, mapApp, withoutTask, type MapContext } from '../../src/registry/marathon/mapper.js';
 import type { MarathonApp } from '../../src/registry/marathon/types.js';
 import type { RouteInput } from '../../src/registry/types.js';
 import { marathonApp, masterApp } from '../helpers/marathon-sim.js';
@@ -223,4 +223,37 @@ t.test('withoutTask drops one task; the last one leaves the route starting', asy
   const none = withoutTask(one, t2, 'TASK_FAILED')!;
   t.same([none.state, none.detail, none.endpoints], ['starting', 'task failed; waiting for a replacement', { http: [], jnlp: [], ssh: [] }]);
   t.equal(withoutTask(none, 'unknown', 'TASK_KILLED'), null);
+});
+
+t.test('appFingerprint changes with everything mapApp reads, and only then', async (t) => {
+  const json = JSON.stringify(masterApp('master1', { host: '10.0.0.1', ports: { http: 31000, jnlp: 31001, ssh: 31002 }, healthy: true }));
+  const base = (): MarathonApp => JSON.parse(json) as MarathonApp;
+  const fp = appFingerprint(base());
+  t.type(fp, 'string');
+  t.equal(appFingerprint(base()), fp, 'the same JSON, the same fingerprint');
+  const task = (a: MarathonApp) => a.tasks![0]!;
+  const changes: [string, (a: MarathonApp) => void][] = [
+    ['a new app version (ports, labels, health checks…)', (a) => (a.version = '2030-01-01T00:00:00.000Z')],
+    ['instances', (a) => (a.instances = 7)],
+    ['a deployment', (a) => (a.deployments = [{ id: 'd1' }])],
+    ['task state', (a) => (task(a).state = 'TASK_STAGING')],
+    ['task host', (a) => (task(a).host = '10.0.0.2')],
+    ['task ports', (a) => (task(a).ports = [1, 2, 3])],
+    ['task id (replaced)', (a) => (task(a).id = 'other')],
+    ['health flips', (a) => (task(a).healthCheckResults![0]!.alive = false)],
+    ['health results gone (failover)', (a) => (task(a).healthCheckResults = [])],
+    ['a task more', (a) => a.tasks!.push({ ...task(a), id: 'second' })],
+    ['task IP (USER networking)', (a) => (task(a).ipAddresses = [{ ipAddress: '172.17.0.9' }])],
+  ];
+  for (const [what, change] of changes) {
+    const a = base();
+    change(a);
+    t.not(appFingerprint(a), fp, what);
+  }
+  const noResults = base();
+  task(noResults).healthCheckResults = [];
+  t.not(appFingerprint(noResults, new Map([[task(noResults).id, true]])), appFingerprint(noResults, new Map([[task(noResults).id, false]])), 'remembered health counts when results are empty');
+  const unversioned = base();
+  delete unversioned.version;
+  t.equal(appFingerprint(unversioned), null, 'no version: always mapped');
 });

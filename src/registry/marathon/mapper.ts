@@ -108,6 +108,31 @@ export function mapApp(app: MarathonApp, ctx: MapContext): MappedApp | null {
   return { route, taskHealth };
 }
 
+/**
+ * Everything `mapApp` reads from one app, as a string: equal fingerprints map to equal routes, so a full
+ * sync re-maps only the apps that changed (2000 apps, 10,000 tasks: mapping was a third of a sync).
+ * Marathon bumps `version` on every change of the app definition (ports, labels, health checks,
+ * instances); what changes without a new version is runtime: deployments and the tasks. Null when the
+ * app has no version (then it is always mapped).
+ */
+export function appFingerprint(app: MarathonApp, lastHealth?: ReadonlyMap<string, boolean>): string | null {
+  if (!app || typeof app.version !== 'string') return null;
+  let s = `${app.version}|${app.instances}|`;
+  if (Array.isArray(app.deployments)) for (const d of app.deployments) s += `${d?.id},`;
+  if (!Array.isArray(app.tasks)) return s;
+  for (const t of app.tasks) {
+    if (!t) return null;
+    s += `|${t.id} ${t.state} ${t.host} ${t.ports} ${t.servicePorts} ${t.stagedAt} ${t.startedAt} ${t.ipAddresses?.[0]?.ipAddress}`;
+    const results = t.healthCheckResults;
+    if (Array.isArray(results) && results.length > 0) {
+      for (const r of results) s += r?.alive === true ? ' +' : ` -${r?.lastFailureCause}`;
+    } else {
+      s += ` h${lastHealth?.get(t.id)}`;
+    }
+  }
+  return s;
+}
+
 function identify(id: string, labels: Record<string, string>, ctx: MapContext): { name: string; kind: 'master' | 'service'; stripPrefix: boolean } | null {
   const service = ctx.serviceApps.get(id);
   const stripLabel = labels['ci-edge.strip-prefix'];

@@ -10,7 +10,7 @@ import type { Metrics } from '../../metrics.js';
 import type { RouteInput, RouteSource, SourceSink } from '../types.js';
 import { MarathonClient, describe } from './client.js';
 import { EventStream, backoffDelay, realClock, type Clock, type SseEvent } from './events.js';
-import { endedTaskStates, mapApp, withoutTask, type ServiceApp } from './mapper.js';
+import { appFingerprint, endedTaskStates, mapApp, withoutTask, type ServiceApp } from './mapper.js';
 import type { MarathonApp } from './types.js';
 
 /** What we ask Marathon to send (server-side filter: the leader serializes nothing else for us). */
@@ -61,6 +61,8 @@ export class MarathonSource implements RouteSource {
   private closed = false;
   /** App id → the route it maps to. */
   private readonly byApp = new Map<string, Owned>();
+  /** The last mapping of each app with the fingerprint of what it was mapped from (see appFingerprint). */
+  private readonly mapped = new Map<string, { fingerprint: string; owned: Owned; taskHealth: ReadonlyMap<string, boolean> }>();
   /** Route name → app id, to refuse a second app claiming a name. */
   private readonly nameOwner = new Map<string, string>();
   /** Last known health per task id (traefik#653: empty results after a leader failover are not "dead"). */
@@ -218,6 +220,7 @@ export class MarathonSource implements RouteSource {
       this.byApp.set(id, mapped);
       routes.push(mapped.route);
     }
+    for (const id of this.mapped.keys()) if (!this.byApp.has(id)) this.mapped.delete(id);
     for (const id of this.health.keys()) if (!seenTasks.has(id)) this.health.delete(id);
     const forgetBefore = Date.now() - this.opts.config.resyncInterval;
     for (const [id, at] of this.ended) if (at < forgetBefore) this.ended.delete(id);
@@ -226,6 +229,13 @@ export class MarathonSource implements RouteSource {
 
   private map(app: MarathonApp): Owned | null {
     try {
+      // A task an event said ended is taken out below: such an app is mapped afresh, never from the cache.
+      const fingerprint = this.ended.size === 0 ? appFingerprint(app, this.health) : null;
+      const cached = fingerprint !== null ? this.mapped.get(app.id) : undefined;
+      if (cached && cached.fingerprint === fingerprint) {
+        for (const [task, alive] of cached.taskHealth) this.health.set(task, alive);
+        return cached.owned;
+      }
       const mapped = mapApp(app, { mastersGroup: this.opts.config.mastersGroup, serviceApps: this.serviceApps, lastHealth: this.health });
       if (!mapped) return null;
       for (const [task, alive] of mapped.taskHealth) this.health.set(task, alive);
@@ -238,8 +248,12 @@ export class MarathonSource implements RouteSource {
         }
         taskIds = taskIds.filter((t) => !this.ended.has(t));
       }
-      return { route, taskIds };
+      const owned = { route, taskIds };
+      if (fingerprint !== null) this.mapped.set(app.id, { fingerprint, owned, taskHealth: mapped.taskHealth });
+      else this.mapped.delete(app.id);
+      return owned;
     } catch (err) {
+      this.mapped.delete((app as { id?: string } | null)?.id ?? '');
       this.opts.metrics?.marathonErrors.inc({ kind: 'bad_app' });
       this.log.warn({ app: (app as { id?: unknown } | null)?.id, err: describe(err) }, 'skipping an app Marathon described badly');
       return null;
@@ -362,6 +376,7 @@ export class MarathonSource implements RouteSource {
       this.touched?.set(appId, null);
       if (!prev) return;
       this.byApp.delete(appId);
+      this.mapped.delete(appId);
       this.nameOwner.delete(prev.route.name);
       for (const t of prev.taskIds) this.health.delete(t);
       this.sink?.remove(prev.route.name);
