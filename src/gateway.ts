@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdmin } from './admin/admin.js';
 import type { Config } from './config/types.js';
 import { createDemo } from './demo/demo.js';
-import { createHttpRouter } from './http-router/server.js';
+import { createHttp } from './http-router/workers.js';
 import { createJnlpDiscovery } from './jnlp-discovery/jnlp-discovery.js';
 import type { HttpExtension } from './extension.js';
 import type { Logger } from './log.js';
@@ -40,7 +40,7 @@ const factories: readonly [keyof Config, (config: Config, deps: Deps) => FrontDo
   ['admin', createAdmin],
   ['demo', createDemo],
   ['jnlp', createJnlpDiscovery],
-  ['http', createHttpRouter],
+  ['http', createHttp],
   ['ssh', createSshGateway],
 ];
 

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Metrics } from '../metrics.js';
 import { syncAgeSeconds } from '../registry/registry.js';
 import type { RegistryView, RouteState, Snapshot } from '../registry/types.js';
@@ -21,9 +22,27 @@ export function trackRegistry(metrics: Metrics, registry: RegistryView): () => v
   return registry.subscribe((next) => countRoutes(metrics, next));
 }
 
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+const remoteSources = new WeakMap<Metrics, Set<() => Promise<MetricsJson[]>>>();
+
+/**
+ * Metrics kept in other processes (router workers, `http.workers`) that belong in this gateway's scrape:
+ * `collect` returns each process's `getMetricsAsJSON()`; they are summed with ours. Returns the remover.
+ */
+export function addRemoteMetrics(metrics: Metrics, collect: () => Promise<MetricsJson[]>): () => void {
+  const set = remoteSources.get(metrics) ?? new Set();
+  remoteSources.set(metrics, set);
+  set.add(collect);
+  return () => set.delete(collect);
+}
+
 export async function serveMetrics(res: ServerResponse, metrics: Metrics, registry: RegistryView): Promise<void> {
   // NaN before the first sync: "unknown", which an alert on `> 300` does not mistake for fresh.
   metrics.syncAge.set(syncAgeSeconds(registry.current().status) ?? Number.NaN);
-  const text = await metrics.registry.metrics();
+  const remote = [...(remoteSources.get(metrics) ?? [])];
+  const text =
+    remote.length === 0
+      ? await metrics.registry.metrics()
+      : await AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), ...(await Promise.all(remote.map((c) => c()))).flat()]).metrics();
   res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' }).end(text);
 }

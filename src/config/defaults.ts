@@ -13,6 +13,7 @@ export const defaults = {
     timeouts: { connect: 5_000, idle: 120_000, headers: 20_000, upstream: 120_000 },
     maxHeaderSize: 16_384,
     keepAliveSockets: 256,
+    workers: 1,
   },
   ssh: {
     listen: '0.0.0.0:2222',

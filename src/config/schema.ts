@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isRouteName } from '../registry/naming.js';
 import { defaults } from './defaults.js';
 import { Reader } from './reader.js';
@@ -124,7 +125,7 @@ function service(r: Reader): ServiceConfig {
 }
 
 function http(r: Reader): HttpConfig {
-  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets']);
+  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'workers']);
   const d = defaults.http;
   let https: HttpConfig['https'] = null;
   if (o['https']!.present) {
@@ -147,6 +148,8 @@ function http(r: Reader): HttpConfig {
     timeouts: { connect: time('connect'), idle: time('idle'), headers: time('headers'), upstream: time('upstream') },
     maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 1024, 1_048_576),
     keepAliveSockets: o['keepAliveSockets']!.integer(d.keepAliveSockets, 1, 100_000),
+    // "auto": one router per core the process may use (issue #3).
+    workers: o['workers']!.value === 'auto' ? Math.min(64, availableParallelism()) : o['workers']!.integer(d.workers, 1, 64),
   };
 }
 

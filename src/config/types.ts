@@ -52,6 +52,8 @@ export interface HttpConfig {
   };
   readonly maxHeaderSize: number;
   readonly keepAliveSockets: number;
+  /** Router processes (node:cluster) sharing the listeners; 1 runs the router in the gateway's own process. */
+  readonly workers: number;
 }
 
 export interface SshConfig {

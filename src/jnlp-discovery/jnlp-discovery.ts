@@ -1,5 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Config, JnlpConfig } from '../config/types.js';
+import type { HttpExtension } from '../extension.js';
+import type { Logger } from '../log.js';
+import type { RegistryView } from '../registry/types.js';
 import type { Deps, FrontDoor } from '../service.js';
 import { createAdvertiseHook } from './advertise.js';
 import { createApiHandler } from './api.js';
@@ -31,11 +34,13 @@ export function createJnlpDiscovery(config: Config, deps: Deps): JnlpDiscovery {
   const shared = jnlp.sharedPort !== null ? new SharedPort({ ...common, port: jnlp.sharedPort, discoveries }) : null;
 
   // Registered at construction, before the router starts, so the first request already sees them.
-  deps.httpExtensions.push({
+  const hooks: HttpExtension = {
     name: 'jnlp-discovery',
     handleRequest: createApiHandler(jnlp, deps.registry, probe, log),
     rewriteResponse: createAdvertiseHook(jnlp, discoveries, log),
-  });
+  };
+  discoveriesOfHooks.set(hooks, discoveries);
+  deps.httpExtensions.push(hooks);
 
   return {
     name: 'jnlp',
@@ -54,5 +59,35 @@ export function createJnlpDiscovery(config: Config, deps: Deps): JnlpDiscovery {
     async settled() {
       await forwarders?.settled();
     },
+  };
+}
+
+/** The discovery log behind a set of router hooks, for router workers that record in this process's log. */
+const discoveriesOfHooks = new WeakMap<HttpExtension, DiscoveryLog>();
+
+export function discoveriesOf(hooks: HttpExtension): DiscoveryLog | undefined {
+  return discoveriesOfHooks.get(hooks);
+}
+
+/**
+ * The two router hooks alone, for a router worker process (issue #3, `http.workers`): the shared port lives in
+ * the primary, so each discovery is handed to `record` (IPC to the primary's log) instead of a local log.
+ */
+export function createJnlpWorkerHooks(
+  jnlp: JnlpConfig,
+  registry: RegistryView,
+  log: Logger,
+  record: (node: string, address: string, master: string) => void,
+): { hooks: HttpExtension; close(): void } {
+  const jlog = log.child({ component: 'jnlp' });
+  const probe = new ListenerProbe({ ttl: jnlp.cacheTtl, timeout: jnlp.connectTimeout });
+  const forwarding = new (class extends DiscoveryLog {
+    override record(node: string, address: string, master: string): void {
+      record(node, address, master);
+    }
+  })({ ttl: jnlp.discoveryTtl });
+  return {
+    hooks: { name: 'jnlp-discovery', handleRequest: createApiHandler(jnlp, registry, probe, jlog), rewriteResponse: createAdvertiseHook(jnlp, forwarding, jlog) },
+    close: () => probe.close(),
   };
 }
