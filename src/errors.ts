@@ -8,6 +8,7 @@ export const catalogue = {
   E_NO_ROUTE: 'no master named "%s"',
   E_NO_HOST_ROUTE: 'no route for host "%s"',
   E_NO_HEALTHY_ENDPOINT: '%s is %s',
+  E_ROUTES_LOADING: 'ci-edge is starting: the route table is not loaded yet (looking for "%s")',
   E_UPSTREAM_REFUSED: '%s refused the connection',
   E_UPSTREAM_TIMEOUT: '%s did not answer in time',
   E_UPSTREAM_RESET: '%s closed the connection',

@@ -109,13 +109,16 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
     await registry.close();
   };
   try {
+    // Sources first: starting them does not wait for Marathon (its first sync runs in the background, and
+    // until it lands the routers answer 503 "starting"), but the file's routes are in place before any
+    // listener accepts, so a static route never answers 404 in the first milliseconds.
+    await registry.start();
     const frontDoors = buildFrontDoors(config, depsFor(config), hooksOf);
     serveHooksOf(frontDoors);
     for (const fd of frontDoors) {
       await fd.start();
       started.push(fd);
     }
-    await registry.start();
   } catch (err) {
     await closeStarted(Date.now());
     throw err;

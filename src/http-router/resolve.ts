@@ -19,6 +19,8 @@ export interface Target {
 
 export interface RouteTable {
   readonly version: number;
+  /** Every source synced once. Before that an unknown name may just not be loaded yet: 503, not 404. */
+  readonly ready: boolean;
   readonly byName: ReadonlyMap<string, Target>;
   /** Keyed by the route's path without its leading slash (`master1`). */
   readonly byPath: ReadonlyMap<string, Target>;
@@ -45,6 +47,7 @@ export function buildTable(snapshot: Snapshot, prev: RouteTable | null): RouteTa
   let entries: IndexEntry[] | null = null;
   return {
     version: snapshot.version,
+    ready: snapshot.status.ready,
     byName,
     byPath,
     index() {
@@ -147,7 +150,7 @@ export class Resolver {
     const table = this.table;
     if (match.type === 'name') {
       const target = table.byName.get(match.name);
-      if (!target) return { kind: 'problem', problem: { code: 'E_NO_ROUTE', name: match.name, index: `//${match.domain}${portOf(host)}/` } };
+      if (!target) return { kind: 'problem', problem: table.ready ? { code: 'E_NO_ROUTE', name: match.name, index: `//${match.domain}${portOf(host)}/` } : { code: 'E_ROUTES_LOADING', name: match.name } };
       return { kind: 'proxy', target, upstreamPath: path, pathRouted: false, publicHost };
     }
     if (match.type === 'none') return { kind: 'problem', problem: { code: 'E_NO_HOST_ROUTE', host: publicHost } };
@@ -157,7 +160,7 @@ export class Resolver {
     if (end === 1) return { kind: 'index', domain: match.domain, publicHost };
     const segment = path.slice(1, end);
     const target = table.byPath.get(segment) ?? table.byPath.get(segment.toLowerCase());
-    if (!target) return { kind: 'problem', problem: { code: 'E_NO_ROUTE', name: segment.slice(0, 100), index: '/' } };
+    if (!target) return { kind: 'problem', problem: table.ready ? { code: 'E_NO_ROUTE', name: segment.slice(0, 100), index: '/' } : { code: 'E_ROUTES_LOADING', name: segment.slice(0, 100) } };
     if (end === path.length || end === q) {
       // `/master1` → `/master1/`: relative links on the master's pages only resolve under the slash.
       return { kind: 'redirect', location: `${target.route.path}/${path.slice(end)}` };

@@ -32,7 +32,10 @@ function failure(status: number, name: string, code: ErrorCode, args: unknown[],
 
 /** Builds the answer for one master; never throws (a failed probe is a 503 with its reason). */
 export async function describeMaster(name: string, registry: RegistryView, probe: ListenerProbe, jnlp: JnlpConfig): Promise<Answer> {
-  const route = registry.current().routes.get(name);
+  const snapshot = registry.current();
+  const route = snapshot.routes.get(name);
+  // Before the first sync a name may just not be loaded yet: 503 keeps agents and scripts polling.
+  if (!route && !snapshot.status.ready) return failure(503, name, 'E_ROUTES_LOADING', [name]);
   if (!route || route.kind !== 'master') return failure(404, name, 'E_NO_ROUTE', [name]);
   const state = { state: route.state, ...(route.detail ? { detail: route.detail } : {}) };
   const http = route.endpoints.http[0];

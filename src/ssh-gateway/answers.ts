@@ -26,6 +26,7 @@ export function answerFor(err: unknown): Answer {
     case 'E_SSH_LIMIT':
       return { line, status: 1, openFailure: OPEN_FAILURE.resourceShortage, reason: err.code };
     case 'E_NO_HEALTHY_ENDPOINT':
+    case 'E_ROUTES_LOADING':
     case 'E_UPSTREAM_REFUSED':
     case 'E_UPSTREAM_TIMEOUT':
     case 'E_UPSTREAM_RESET':

@@ -49,7 +49,7 @@ export function resolveTarget(requested: string, snapshot: Snapshot, naming: Nam
   const name = sshTargetName(requested, naming.sshDomain ?? undefined, naming.domains);
   if (name === null) throw new CiEdgeError('E_SSH_FORBIDDEN_TARGET', [shown]);
   const route = snapshot.routes.get(name);
-  if (!route || route.state === 'gone') throw new CiEdgeError('E_NO_ROUTE', [name]);
+  if (!route || route.state === 'gone') throw new CiEdgeError(snapshot.status.ready ? 'E_NO_ROUTE' : 'E_ROUTES_LOADING', [name]);
   if (route.kind !== 'master') throw new CiEdgeError('E_SSH_FORBIDDEN_TARGET', [shown]);
   const endpoints = route.endpoints.ssh;
   if (port !== undefined && port !== SSH_PORT && port !== route.servicePorts.ssh && !endpoints.some((e) => e.port === port)) {

@@ -105,3 +105,15 @@ t.test('shared port and gateway mode in the document; identity is cached for the
   source.set(masterRoute('master1', {}, { state: 'unhealthy', detail: 'health check failing' }));
   t.match(await describeMaster('master1', registry, probe, jnlpConfig()), { status: 503, body: { state: 'unhealthy', reason: 'master1 is health check failing' } });
 });
+
+t.test('before the first sync an unknown master is a 503 (agents keep polling), not a 404', async (t) => {
+  const { Registry } = await import('../../src/registry/registry.js');
+  const registry = new Registry({ log: silentLogger() }).add({ id: 'pending', start: async () => undefined, close: async () => undefined });
+  await registry.start();
+  const probe = new ListenerProbe({ ttl: 60_000, timeout: 2000 });
+  t.teardown(() => probe.close());
+  t.same(await describeMaster('master1', registry, probe, jnlpConfig()), {
+    status: 503,
+    body: { name: 'master1', code: 'E_ROUTES_LOADING', reason: 'ci-edge is starting: the route table is not loaded yet (looking for "master1")' },
+  });
+});

@@ -69,6 +69,17 @@ t.test('parseTunnelCommand', async (t) => {
   }
 });
 
+t.test('resolveTarget before the first sync: "starting", not "no master named"', async (t) => {
+  const loading: Snapshot = { ...snapshot(), status: { ready: false, stale: false, syncedAt: null, marathonLeader: null, lastError: null } };
+  t.equal(codeOf(() => resolveTarget('master9', loading, naming)), 'E_ROUTES_LOADING');
+  t.same(answerFor(new CiEdgeError('E_ROUTES_LOADING', ['master9'])), {
+    line: 'ci-edge: ci-edge is starting: the route table is not loaded yet (looking for "master9")',
+    status: 1,
+    openFailure: 2,
+    reason: 'E_ROUTES_LOADING',
+  });
+});
+
 t.test('answerFor: the one mapping from error code to line, status and open-failure reason', async (t) => {
   const a = (code: ErrorCode, ...args: unknown[]) => answerFor(new CiEdgeError(code, args));
   t.same(a('E_SSH_USAGE', 'ci.example.com'), { line: 'ci-edge: usage: tunnel <master>[.ci.example.com]', status: 2, openFailure: 1, reason: 'E_SSH_USAGE' });

@@ -8,7 +8,7 @@ export type Problem =
   | { readonly code: 'E_NO_ROUTE'; readonly name: string; readonly index: string }
   | { readonly code: 'E_NO_HOST_ROUTE'; readonly host: string }
   | { readonly code: 'E_NO_HEALTHY_ENDPOINT'; readonly route: Route }
-  | { readonly code: 'E_UPSTREAM_REFUSED' | 'E_UPSTREAM_RESET' | 'E_UPSTREAM_TIMEOUT'; readonly name: string }
+  | { readonly code: 'E_UPSTREAM_REFUSED' | 'E_UPSTREAM_RESET' | 'E_UPSTREAM_TIMEOUT' | 'E_ROUTES_LOADING'; readonly name: string }
   | { readonly code: 'E_BAD_REQUEST'; readonly reason: string };
 
 export interface Page {
@@ -51,7 +51,7 @@ export function errorPage(p: Problem, json: boolean): Page {
   const status = problemStatus(p);
   const message = messageOf(p);
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
-  const retry = p.code === 'E_NO_HEALTHY_ENDPOINT';
+  const retry = p.code === 'E_NO_HEALTHY_ENDPOINT' || p.code === 'E_ROUTES_LOADING';
   if (retry) headers['retry-after'] = String(retryAfterSeconds);
   if (json) {
     headers['content-type'] = 'application/json; charset=utf-8';
@@ -60,7 +60,9 @@ export function errorPage(p: Problem, json: boolean): Page {
         ? { index: p.index }
         : p.code === 'E_NO_HEALTHY_ENDPOINT'
           ? { route: p.route.name, state: p.route.state, ...(p.route.detail ? { detail: p.route.detail } : {}), retryAfter: retryAfterSeconds }
-          : 'name' in p
+          : p.code === 'E_ROUTES_LOADING'
+            ? { route: p.name, retryAfter: retryAfterSeconds }
+            : 'name' in p
             ? { route: p.name }
             : {};
     return { status, headers, body: JSON.stringify({ status, error: p.code, message, ...extra }) };

@@ -10,6 +10,7 @@ export const statusOf: Partial<Record<ErrorCode, number>> = {
   E_NO_ROUTE: 404,
   E_NO_HOST_ROUTE: 404,
   E_NO_HEALTHY_ENDPOINT: 503,
+  E_ROUTES_LOADING: 503,
   E_UPSTREAM_REFUSED: 502,
   E_UPSTREAM_RESET: 502,
   E_UPSTREAM_TIMEOUT: 504,
