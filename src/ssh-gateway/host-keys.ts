@@ -49,9 +49,22 @@ export function loadHostKeys(paths: readonly string[], log: Logger): HostKey[] {
   });
 }
 
+/**
+ * ssh2 1.17's generator drops a leading zero byte of the ed25519 public key (it encodes it like a bignum), so
+ * one key in 256 comes out 31 bytes long and its own parser rejects the file ("Malformed OpenSSH private
+ * key"; 13 of 3000 here). Such a key is thrown away and another drawn; 8 tries fail with odds of 2^-64.
+ */
+function generateEd25519(): { private: string; public: string } {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci-edge host key' });
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) return pair;
+  }
+  throw new CiEdgeError('E_SSH_HOST_KEY', ['cannot generate a valid ed25519 key']);
+}
+
 /** Returns true if this call created the key, false if another process created it first. */
 function generateInto(path: string): boolean {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'ci-edge host key' });
+  const pair = generateEd25519();
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   } catch (err) {

@@ -146,3 +146,11 @@ t.test('an unknown cipher in ssh.ciphers is a configuration error naming the key
   t.teardown(() => registry.close());
   await t.rejects(startTestSshGateway(registry, { ciphers: ['rot13'] }), { code: 'E_CONFIG_INVALID', message: 'invalid configuration: ssh.ciphers: Unsupported algorithm: rot13' });
 });
+
+t.test('generated host keys always load: ssh2 drops a leading zero byte in 1 of 256 ed25519 keys', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ci-edge-keys-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // 1000 keys: without the re-draw, a malformed one shows up with probability 1 - (255/256)^1000 = 98 %.
+  const keys = loadHostKeys(Array.from({ length: 1000 }, (_, i) => join(dir, `k${i}`)), silentLogger());
+  t.equal(keys.filter((k) => k.generated && k.type === 'ssh-ed25519').length, 1000);
+});
