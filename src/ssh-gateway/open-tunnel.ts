@@ -86,15 +86,16 @@ export function openTunnel(rt: TunnelRuntime, req: TunnelRequest, sides: TunnelS
       rt.metrics.sshTunnelsOpened.inc();
       rt.metrics.sshTunnelsOpen.inc();
       let untrack = () => {};
+      const up = rt.metrics.sshBytes.labels('up');
+      const down = rt.metrics.sshBytes.labels('down');
       const s = splice(channel, socket, {
         exec: req.via === 'exec',
         idleTimeout: rt.idleTimeout,
+        onBytes: { up: (n) => up.inc(n), down: (n) => down.inc(n) },
         onEnd: (r) => {
           release();
           untrack();
           rt.metrics.sshTunnelsOpen.dec();
-          rt.metrics.sshBytes.inc({ direction: 'up' }, r.bytesUp);
-          rt.metrics.sshBytes.inc({ direction: 'down' }, r.bytesDown);
           rt.log.info(
             { ...audit, route, endpoint: ep, end: r.endedBy, status: r.status, ...(r.error ? { error: r.error } : {}), bytesUp: r.bytesUp, bytesDown: r.bytesDown, ms: Date.now() - started },
             'ssh tunnel',

@@ -103,7 +103,15 @@ export interface Splice {
  * byte count. When either side closes the other is closed; on `exec` channels the exit status goes out
  * after the last byte (0 when the master ended the stream, 1 when it reset or was cut).
  */
-export function splice(channel: Channel, socket: Socket, opts: { exec: boolean; idleTimeout: number; onEnd: (r: SpliceResult) => void }): Splice {
+export interface SpliceOptions {
+  readonly exec: boolean;
+  readonly idleTimeout: number;
+  /** Called per chunk, so byte counters move while a tunnel lives (tunnels last hours). */
+  readonly onBytes?: { up(n: number): void; down(n: number): void };
+  readonly onEnd: (r: SpliceResult) => void;
+}
+
+export function splice(channel: Channel, socket: Socket, opts: SpliceOptions): Splice {
   let bytesUp = 0;
   let bytesDown = 0;
   let clientEnded = false;
@@ -132,8 +140,14 @@ export function splice(channel: Channel, socket: Socket, opts: { exec: boolean; 
     else end();
   };
 
-  channel.on('data', (d: Buffer) => (bytesUp += d.length));
-  socket.on('data', (d: Buffer) => (bytesDown += d.length));
+  channel.on('data', (d: Buffer) => {
+    bytesUp += d.length;
+    opts.onBytes?.up(d.length);
+  });
+  socket.on('data', (d: Buffer) => {
+    bytesDown += d.length;
+    opts.onBytes?.down(d.length);
+  });
   channel.pipe(socket);
   socket.pipe(channel, { end: false });
   channel.on('end', () => (clientEnded = true));

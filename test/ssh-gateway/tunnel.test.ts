@@ -1,6 +1,7 @@
 /**
  * Issue #4 with real OpenSSH on both ends: `ssh` → ci-edge (ssh2) → `sshd` playing master1's SSH server.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { createLogger } from '../../src/log.js';
 import { masterRoute, testRegistry } from '../helpers/registry.js';
-import { baseSshOptions, proxyCommand, runSsh, startSshd, startTestSshGateway, writeJumpConfig, type Sshd, type TestGateway } from '../helpers/sshd.js';
+import { baseSshOptions, proxyCommand, runSsh, SSH, startSshd, startTestSshGateway, writeJumpConfig, type Sshd, type TestGateway } from '../helpers/sshd.js';
 
 function logSink() {
   const lines: Record<string, unknown>[] = [];
@@ -102,6 +103,22 @@ t.test('16 MiB both ways through the tunnel, intact (sha256)', async (t) => {
   const bytes = await gw.metrics.sshBytes.get();
   const up16 = bytes.values.find((v) => v.labels['direction'] === 'up')?.value ?? 0;
   t.ok(up16 > 16 * 1024 * 1024, 'sshBytes{direction=up} counts the upload');
+});
+
+t.test('byte counters move while a tunnel is open, not only when it ends', async (t) => {
+  const { sshd, gw } = await setup(t);
+  // The master sends 1 MiB, then the session stays open until its stdin closes.
+  const proc = spawn(SSH, [...viaProxy(sshd, gw), 'head -c 1048576 /dev/zero; cat > /dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  t.teardown(() => proc.kill('SIGKILL'));
+  let received = 0;
+  proc.stdout.on('data', (d: Buffer) => (received += d.length));
+  const down = async () => (await gw.metrics.sshBytes.get()).values.find((v) => v.labels['direction'] === 'down')?.value ?? 0;
+  for (let i = 0; i < 200 && (received < 1048576 || (await down()) < 1048576); i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(received, 1048576, 'the client got the bytes');
+  t.ok((await down()) >= 1048576, 'sshBytes{direction=down} already counts them');
+  t.equal(proc.exitCode, null, 'while the tunnel is still open');
+  proc.stdin.end();
+  await new Promise((r) => proc.once('exit', r));
 });
 
 t.test('a master that moves to another port is found at its new place on the next tunnel', async (t) => {
