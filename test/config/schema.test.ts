@@ -73,3 +73,11 @@ t.test('environment overrides the file and is validated too', async (t) => {
 t.test('an unreadable or non-YAML file is a clear error', async (t) => {
   await t.rejects(loadConfig('/nonexistent.yaml', {}), { code: 'E_CONFIG_READ', message: 'cannot read configuration file /nonexistent.yaml: ENOENT' });
 });
+
+t.test('the shipped example configurations are valid', async (t) => {
+  const example = await loadConfig('config/marathon.example.yaml', {});
+  t.ok(example.marathon, 'the Marathon example has a marathon section');
+  t.ok(example.ssh && example.http && example.admin);
+  const deploy = await loadConfig('deploy/marathon/ci-edge.yaml', {});
+  t.ok(deploy.http?.https, 'the deployed config serves HTTPS');
+});
