@@ -42,9 +42,10 @@ interface ConnState {
  * (`ssh -J`, `ssh -W`). It never sees the inner session's plaintext and is never an open proxy.
  */
 export function createSshGateway(config: Config, deps: Deps): FrontDoor {
-  const ssh = config.ssh!;
+  // Replaced by reconfigure(): the handlers read these when a connection or tunnel starts.
+  let ssh = config.ssh!;
   const log = deps.log.child({ component: 'ssh' });
-  const naming: Naming = { sshDomain: ssh.domain, domains: config.domains };
+  let naming: Naming = { sshDomain: ssh.domain, domains: config.domains };
   const limits = new TunnelLimits(ssh.limits.maxTunnels, ssh.limits.maxTunnelsPerClient);
   const conns = new Set<ConnState>();
   let server: Server | null = null;
@@ -54,7 +55,7 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
   let closing = false;
   let nextId = 0;
 
-  const runtime: TunnelRuntime = {
+  const runtimeFor = (): TunnelRuntime => ({
     registry: deps.registry,
     metrics: deps.metrics,
     log,
@@ -63,7 +64,8 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
     connectTimeout: ssh.limits.connectTimeout,
     idleTimeout: ssh.limits.idleTimeout,
     nextId: () => `s${(++nextId).toString(36)}`,
-  };
+  });
+  let runtime = runtimeFor();
 
   const onConnection = (client: Connection, info: { ip: string; port: number }) => {
     const address = info.ip;
@@ -201,6 +203,26 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
       server = createServer((socket) => onSocket(socket, ssh2Server));
       const addr = await listen(server, ssh.listen);
       log.info({ address: `${addr.address}:${addr.port}`, auth: ssh.auth, ciphers, hostKeys: hostKeys.map((k) => k.fingerprint) }, 'ssh gateway listening');
+    },
+    /**
+     * A reload that keeps the address, host keys, ciphers and keepalive (all fixed when the ssh2 server is
+     * created) applies in place: open tunnels carry on; new connections get the new auth policy, limits,
+     * timeouts and domain (issue #6: listeners whose address did not change keep their sockets).
+     */
+    async reconfigure(next: Config) {
+      const n = next.ssh;
+      if (!n || !server) return false;
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      if (!same(n.listen, ssh.listen) || !same(n.hostKeys, ssh.hostKeys) || !same(n.ciphers, ssh.ciphers) || n.limits.keepaliveInterval !== ssh.limits.keepaliveInterval) {
+        return false;
+      }
+      authPolicy = createAuthPolicy(n, log);
+      limits.setMax(n.limits.maxTunnels, n.limits.maxTunnelsPerClient);
+      ssh = n;
+      naming = { sshDomain: n.domain, domains: next.domains };
+      runtime = runtimeFor();
+      log.info({ auth: n.auth, limits: n.limits }, 'ssh gateway reconfigured in place');
+      return true;
     },
     async close(deadline) {
       closing = true;

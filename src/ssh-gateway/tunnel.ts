@@ -9,9 +9,15 @@ export class TunnelLimits {
   private readonly perClient = new Map<string, number>();
 
   constructor(
-    private readonly maxTotal: number,
-    private readonly maxPerClient: number,
+    private maxTotal: number,
+    private maxPerClient: number,
   ) {}
+
+  /** New limits for new tunnels (reload); open ones keep their slots even above a lowered limit. */
+  setMax(maxTotal: number, maxPerClient: number): void {
+    this.maxTotal = maxTotal;
+    this.maxPerClient = maxPerClient;
+  }
 
   /** Takes a slot, or throws E_SSH_LIMIT; the returned function gives it back (idempotent). */
   acquire(client: string): () => void {
