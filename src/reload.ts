@@ -5,14 +5,15 @@ type Section = Exclude<keyof Config, 'source'>;
 
 /**
  * The configuration sections each front door is built from. A reload restarts (or reconfigures) a front
- * door only when one of these changed. The router and JNLP discovery restart independently: the gateway
- * serves the router the hooks of whichever JNLP front door runs, so an `http` change does not cut agent
- * connections that live for days on the JNLP forwarders.
+ * door only when one of these changed. An `http` change never touches JNLP discovery (the gateway serves
+ * the router the hooks of whichever JNLP front door runs), so agent connections that live for days on its
+ * forwarders are not cut. The router lists `jnlp` because router workers (`http.workers`) build their own
+ * copy of the JNLP hooks from it; the in-process router takes that change in place.
  */
 const sectionsByFrontDoor: Readonly<Record<string, readonly Section[]>> = {
   admin: ['admin'],
   demo: ['demo'],
-  http: ['http', 'domains'],
+  http: ['http', 'domains', 'jnlp'],
   jnlp: ['jnlp', 'domains'],
   ssh: ['ssh', 'domains'],
 };

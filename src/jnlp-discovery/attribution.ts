@@ -37,7 +37,7 @@ export class DiscoveryLog {
   private readonly entries = new Map<string, Entry>();
   private readonly byNode = new Map<string, Set<string>>();
   private readonly byAddress = new Map<string, Set<string>>();
-  private readonly ttl: number;
+  private ttl: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -45,6 +45,11 @@ export class DiscoveryLog {
     this.ttl = opts.ttl;
     this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.now = opts.now ?? Date.now;
+  }
+
+  /** A reload's new `jnlp.discoveryTtl`; what is recorded stays. */
+  setTtl(ttl: number): void {
+    this.ttl = ttl;
   }
 
   get size(): number {

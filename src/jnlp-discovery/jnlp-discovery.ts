@@ -23,15 +23,37 @@ export interface JnlpDiscovery extends FrontDoor {
  * owns the TCP side: per-master forwarders in gateway mode, and the shared agent port.
  */
 export function createJnlpDiscovery(config: Config, deps: Deps): JnlpDiscovery {
-  const jnlp: JnlpConfig = config.jnlp!;
+  // Replaced by reconfigure(); the forwarders and the shared port read it through the getter per connection.
+  let jnlp: JnlpConfig = config.jnlp!;
   const log = deps.log.child({ component: 'jnlp' });
   let seq = 0;
   const nextId = () => `jnlp-${(++seq).toString(36)}`;
   const discoveries = new DiscoveryLog({ ttl: jnlp.discoveryTtl });
-  const probe = new ListenerProbe({ ttl: jnlp.cacheTtl, timeout: jnlp.connectTimeout });
-  const common = { jnlp, registry: deps.registry, log, metrics: deps.metrics, nextId };
+  let probe = new ListenerProbe({ ttl: jnlp.cacheTtl, timeout: jnlp.connectTimeout });
+  const common = {
+    get jnlp() {
+      return jnlp;
+    },
+    registry: deps.registry,
+    log,
+    metrics: deps.metrics,
+    nextId,
+  };
   const forwarders = jnlp.mode === 'gateway' ? new Forwarders(common) : null;
-  const shared = jnlp.sharedPort !== null ? new SharedPort({ ...common, port: jnlp.sharedPort, discoveries }) : null;
+  const shared =
+    jnlp.sharedPort !== null
+      ? new SharedPort({
+          get jnlp() {
+            return jnlp;
+          },
+          registry: deps.registry,
+          log,
+          metrics: deps.metrics,
+          nextId,
+          port: jnlp.sharedPort,
+          discoveries,
+        })
+      : null;
 
   // Registered at construction, before the router starts, so the first request already sees them.
   const hooks: HttpExtension = {
@@ -52,6 +74,23 @@ export function createJnlpDiscovery(config: Config, deps: Deps): JnlpDiscovery {
     async close(deadline?: number) {
       await Promise.all([forwarders?.close(deadline), shared?.close(deadline)]);
       probe.close();
+    },
+    /**
+     * A reload that keeps the mode, the bind address and the shared port keeps every listener and agent
+     * connection (agents stay connected for days): the advertised host, timeouts, limits and cache lifetimes
+     * apply from the next request or connection on.
+     */
+    async reconfigure(next: Config) {
+      const n = next.jnlp;
+      if (!n || n.mode !== jnlp.mode || n.bindHost !== jnlp.bindHost || n.sharedPort !== jnlp.sharedPort) return false;
+      jnlp = n;
+      discoveries.setTtl(n.discoveryTtl);
+      probe.close();
+      probe = new ListenerProbe({ ttl: n.cacheTtl, timeout: n.connectTimeout });
+      hooks.handleRequest = createApiHandler(n, deps.registry, probe, log);
+      hooks.rewriteResponse = createAdvertiseHook(n, discoveries, log);
+      log.info({ advertiseHost: n.advertiseHost }, 'jnlp discovery reconfigured in place');
+      return true;
     },
     addresses(): Record<string, AddressInfo> {
       return { ...shared?.addresses(), ...forwarders?.addresses() };

@@ -199,7 +199,7 @@ t.test('shared port: JNLP4-connect-proxy to the master each agent discovered, to
   s2.socket.destroy();
 });
 
-t.test('reload: an http change leaves JNLP and its agent connections alone; a jnlp change serves the new hooks', async (t) => {
+t.test('reload: http and jnlp changes keep the JNLP listeners, its agent connections and its discoveries', async (t) => {
   const m1 = await standin(t, 'master1');
   const shared = await freePort();
   const raw = {
@@ -211,15 +211,15 @@ t.test('reload: an http change leaves JNLP and its agent connections alone; a jn
   const { log, lines } = captureLog();
   const configs = [
     parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } } }),
-    parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } }, jnlp: { ...raw.jnlp, cacheTtl: '30s' } }),
+    parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } }, jnlp: { ...raw.jnlp, cacheTtl: '30s', advertiseHost: 'edge.example.com' } }),
   ];
   const metrics = (await import('../../src/metrics.js')).createMetrics();
   const gw = await startGateway(parseConfig(raw), { log, metrics, reloadConfig: async () => configs.shift()! });
   t.teardown(() => gw.close(0));
-  const discoverAndConnect = async (node: string, data: string) => {
+  const discoverAndConnect = async (node: string, data: string, advertised = '127.0.0.1') => {
     const http = gw.addresses()['http.http']!.port;
-    const ep = await resolveAgentEndpoint(`http://${DOMAIN}:${http}/master1/`, { nodeName: node, localAddress: '127.0.0.1', hosts });
-    t.equal(ep.port, shared);
+    const ep = await resolveAgentEndpoint(`http://${DOMAIN}:${http}/master1/`, { nodeName: node, localAddress: '127.0.0.1', hosts: { ...hosts, 'edge.example.com': '127.0.0.1' } });
+    t.same([ep.host, ep.port], [advertised, shared]);
     const s = await openAgentConnection('127.0.0.1', shared, [Buffer.concat([proxyPreamble(node), JNLP4, Buffer.from(data)])], '127.0.0.1');
     t.equal((await s.waitFor(data.length)).toString(), data, `${node} attributed to master1`);
     return s;
@@ -227,15 +227,20 @@ t.test('reload: an http change leaves JNLP and its agent connections alone; a jn
   const agent = await discoverAndConnect('agent1', 'before');
 
   t.match(await gw.reload(), { ok: true, changed: ['http'] });
-  const restarted = () => lines().filter((l) => l['msg'] === 'front door reconfigured by reload').map((l) => l['frontDoor']);
-  t.same(restarted(), ['http'], 'only the router restarted');
+  const reconfigured = () =>
+    lines()
+      .filter((l) => l['msg'] === 'front door reconfigured by reload')
+      .map((l) => `${String(l['frontDoor'])}${l['restarted'] ? ' restarted' : ' in place'}`);
+  t.same(reconfigured(), ['http in place'], 'only the router, and in place');
   agent.socket.write('+');
   t.equal((await agent.waitFor(7)).toString(), 'before+', 'the agent connection made before the reload still runs');
   (await discoverAndConnect('agent2', 'after-http')).socket.destroy();
 
   t.match(await gw.reload(), { ok: true, changed: ['jnlp'] });
-  t.same(restarted(), ['http', 'jnlp']);
-  // The router kept running; the discovery it records must reach the new JNLP front door's shared port.
-  (await discoverAndConnect('agent3', 'after-jnlp')).socket.destroy();
+  t.same(reconfigured(), ['http in place', 'jnlp in place', 'http in place'], 'JNLP keeps its listeners too');
+  agent.socket.write('+');
+  t.equal((await agent.waitFor(8)).toString(), 'before++', 'and the agent connection survives a jnlp change');
+  // The discovery the router records must reach the shared port's log, whichever front door changed.
+  (await discoverAndConnect('agent3', 'after-jnlp', 'edge.example.com')).socket.destroy();
   agent.socket.destroy();
 });
