@@ -40,19 +40,10 @@ export function createJnlpDiscovery(config: Config, deps: Deps): JnlpDiscovery {
     nextId,
   };
   const forwarders = jnlp.mode === 'gateway' ? new Forwarders(common) : null;
+  // Copying the property descriptors keeps `jnlp` a getter (a spread would freeze today's value).
   const shared =
     jnlp.sharedPort !== null
-      ? new SharedPort({
-          get jnlp() {
-            return jnlp;
-          },
-          registry: deps.registry,
-          log,
-          metrics: deps.metrics,
-          nextId,
-          port: jnlp.sharedPort,
-          discoveries,
-        })
+      ? new SharedPort(Object.defineProperties({ port: jnlp.sharedPort, discoveries }, Object.getOwnPropertyDescriptors(common)) as typeof common & { port: number; discoveries: DiscoveryLog })
       : null;
 
   // Registered at construction, before the router starts, so the first request already sees them.
