@@ -149,8 +149,17 @@ function http(r: Reader): HttpConfig {
     maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 1024, 1_048_576),
     keepAliveSockets: o['keepAliveSockets']!.integer(d.keepAliveSockets, 1, 100_000),
     // "auto": one router per core the process may use (issue #3).
-    workers: o['workers']!.value === 'auto' ? Math.min(64, availableParallelism()) : o['workers']!.integer(d.workers, 1, 64),
+    workers: workerCount(o['workers']!, d.workers),
   };
+}
+
+/** `auto` (one per core) or 1..64, with a message that offers both. */
+function workerCount(r: Reader, fallback: number): number {
+  if (r.value === 'auto') return Math.min(64, availableParallelism());
+  if (r.present && !(typeof r.value === 'number' && Number.isInteger(r.value) && r.value >= 1 && r.value <= 64)) {
+    r.fail(`expected "auto" or a whole number from 1 to 64, got ${JSON.stringify(r.value)}`);
+  }
+  return r.integer(fallback, 1, 64);
 }
 
 function ssh(r: Reader): SshConfig {

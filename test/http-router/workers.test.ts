@@ -131,7 +131,9 @@ t.test('http.workers config: default 1, "auto" is one per core, 1..64 otherwise'
   t.equal(workers(undefined), 1);
   t.equal(workers(3), 3);
   t.equal(workers('auto'), Math.min(64, availableParallelism()));
-  for (const bad of [0, 65, 1.5, 'many']) t.throws(() => workers(bad), { code: 'E_CONFIG_INVALID' }, `refuses ${JSON.stringify(bad)}`);
+  for (const bad of [0, 65, 1.5, 'many']) {
+    t.throws(() => workers(bad), { code: 'E_CONFIG_INVALID', message: `invalid configuration: http.workers: expected "auto" or a whole number from 1 to 64, got ${JSON.stringify(bad)}` }, `refuses ${JSON.stringify(bad)}`);
+  }
 });
 
 t.test('http.workers: a worker that dies is replaced; JNLP discoveries in a worker reach the shared port', async (t) => {
