@@ -168,3 +168,36 @@ t.test('http.workers: a worker that dies is replaced; JNLP discoveries in a work
   t.equal(m1.connections.length, 1);
   s1.socket.destroy();
 });
+
+t.test('http.workers: a reload that changes the http section replaces the workers without a failed request', async (t) => {
+  const backend = await startBackend('master1');
+  t.teardown(() => backend.close());
+  const port = await freePort();
+  const raw = (idle: string) => ({
+    domains: [DOMAIN],
+    http: { listen: `127.0.0.1:${port}`, workers: 2, timeouts: { idle } },
+    routes: [{ name: 'master1', endpoints: { http: [`127.0.0.1:${backend.port}`] } }],
+  });
+  let next = parseConfig(raw('90s'));
+  const gw = await startGateway(parseConfig(raw('60s')), { log: silentLogger(), metrics: createMetrics(), reloadConfig: async () => next });
+  t.teardown(() => gw.close(0));
+  const before = new Set(Object.values(cluster.workers ?? {}).map((w) => w!.process.pid));
+  t.equal(before.size, 2);
+  // Requests keep going while the workers are swapped; none may fail.
+  let stop = false;
+  const statuses: number[] = [];
+  const loop = (async () => {
+    for (let i = 0; i < 2000 && !stop; i++) statuses.push((await get(port, '/master1/x')).status);
+  })();
+  t.match(await gw.reload(), { ok: true, changed: ['http'] });
+  next = parseConfig(raw('120s'));
+  await new Promise((r) => setTimeout(r, 200));
+  stop = true;
+  await loop;
+  t.ok(statuses.length > 0);
+  t.same([...new Set(statuses)], [200], `${statuses.length} requests across the reload, all 200`);
+  for (let i = 0; i < 100 && Object.values(cluster.workers ?? {}).length > 2; i++) await new Promise((r) => setTimeout(r, 50));
+  const now = Object.values(cluster.workers ?? {}).map((w) => w!.process.pid);
+  t.equal(now.length, 2, 'the old workers are gone once their work is done');
+  t.ok(now.every((pid) => !before.has(pid)), 'the workers serving now are new ones');
+});
