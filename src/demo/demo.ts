@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/types.js';
+import { escapeHtml } from '../html.js';
 import { closeServer, listen } from '../net.js';
 import type { Deps, FrontDoor } from '../service.js';
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
  * Built-in stand-ins for Jenkins masters, so the embedded default shows routing in a browser with no
@@ -32,9 +32,9 @@ export function createDemo(config: Config, deps: Deps): FrontDoor {
           }
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'x-demo-master': b.name });
           res.end(
-            `<!doctype html><title>${escape(b.name)}</title><h1>Jenkins master <code>${escape(b.name)}</code> answered</h1>` +
+            `<!doctype html><title>${escapeHtml(b.name)}</title><h1>Jenkins master <code>${escapeHtml(b.name)}</code> answered</h1>` +
               `<p>ci-edge routed this request here. This is a demo backend built into ci-edge.</p>` +
-              `<pre>${escape(JSON.stringify(echo, null, 2))}</pre>`,
+              `<pre>${escapeHtml(JSON.stringify(echo, null, 2))}</pre>`,
           );
         });
         const addr = await listen(server, b.listen);

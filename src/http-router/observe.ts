@@ -54,6 +54,24 @@ export class Observer {
     };
   }
 
+  /**
+   * The access-log record of a finished request or WebSocket: route and endpoint from what was resolved and
+   * proxied, milliseconds since `started` (performance.now()) to two decimals.
+   */
+  finish(
+    target: Target | undefined,
+    endpoint: { readonly host: string; readonly port: number } | undefined,
+    started: number,
+    r: Omit<AccessRecord, 'route' | 'endpoint' | 'ms'>,
+  ): void {
+    this.record(target, {
+      ...r,
+      route: target?.route.name ?? unroutedLabel,
+      endpoint: endpoint ? `${endpoint.host}:${endpoint.port}` : null,
+      ms: Math.round((performance.now() - started) * 100) / 100,
+    });
+  }
+
   record(target: Target | undefined, r: AccessRecord): void {
     let stats = this.unrouted;
     if (target) stats = (target.stats as RouteStats | undefined) ?? (target.stats = this.statsFor(target.route.name));

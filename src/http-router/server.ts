@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerOptions, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { isDeepStrictEqual } from 'node:util';
 import type { Config, HttpConfig } from '../config/types.js';
 import { closeServer, listen } from '../net.js';
 import type { Deps, FrontDoor } from '../service.js';
@@ -38,16 +39,12 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
   function track(req: IncomingMessage, res: ServerResponse, started: number, id: string, path: string, job: { target?: Target; job?: Job }) {
     res.once('close', () => {
       const j = job.job;
-      const ep = j?.endpoint;
-      observer.record(job.target, {
+      observer.finish(job.target, j?.endpoint, started, {
         id,
         method: req.method ?? '',
         path,
-        route: job.target?.route.name ?? '-',
-        endpoint: ep ? `${ep.host}:${ep.port}` : null,
         status: res.statusCode,
         bytes: j ? j.bytes : Number(res.getHeader('content-length') ?? 0),
-        ms: Math.round((performance.now() - started) * 100) / 100,
         aborted: !res.writableFinished,
       });
     });
@@ -108,16 +105,12 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     const q = url.indexOf('?');
     socket.once('close', () => {
       webSockets.delete(socket);
-      const ep = job?.endpoint;
-      observer.record(target, {
+      observer.finish(target, job?.endpoint, started, {
         id,
         method: req.method ?? '',
         path: q === -1 ? url : url.slice(0, q),
-        route: target?.route.name ?? '-',
-        endpoint: ep ? `${ep.host}:${ep.port}` : null,
         status,
         bytes: job?.bytes ?? 0,
-        ms: Math.round((performance.now() - started) * 100) / 100,
         aborted: false,
         websocket: true,
       });
@@ -217,9 +210,9 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     async reconfigure(next: Config) {
       const h = next.http;
       if (!h || servers.length === 0) return false;
-      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      const same = isDeepStrictEqual;
       if (!same(h.listen, http.listen) || !same(h.https?.listen, http.https?.listen) || h.maxHeaderSize !== http.maxHeaderSize) return false;
-      if (!same(h.timeouts.headers, http.timeouts.headers)) return false;
+      if (h.timeouts.headers !== http.timeouts.headers) return false;
       const nextSni = h.https && !same(h.https.certs, http.https?.certs) ? loadSniContexts(h.https.certs) : sni;
       const oldResolver = resolver;
       resolver = new Resolver(deps.registry, next.domains);

@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, Session } from 'ssh2';
 import type { Config } from '../config/types.js';
@@ -212,7 +213,7 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
     async reconfigure(next: Config) {
       const n = next.ssh;
       if (!n || !server) return false;
-      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      const same = isDeepStrictEqual;
       if (!same(n.listen, ssh.listen) || !same(n.hostKeys, ssh.hostKeys) || !same(n.ciphers, ssh.ciphers) || n.limits.keepaliveInterval !== ssh.limits.keepaliveInterval) {
         return false;
       }

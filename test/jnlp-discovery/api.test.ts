@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/log.js';
 import { httpGet } from '../helpers/agent-resolver.js';
 import { generateIdentityKey, startJenkinsStandin } from '../helpers/jenkins-standin.js';
 import { masterRoute, testRegistry } from '../helpers/registry.js';
-import { jnlpConfig } from './fixtures.js';
+import { directDiscovery, jnlpConfig } from './fixtures.js';
 
 const key = generateIdentityKey();
 
@@ -47,15 +47,7 @@ t.test('GET /_ci-edge/jnlp/<name>: the discovery document, and 404/503 with a re
   t.same(await get('/_ci-edge/jnlp/master1'), {
     status: 200,
     type: 'application/json; charset=utf-8',
-    body: {
-      name: 'master1',
-      state: 'running',
-      host: '127.0.0.1',
-      port: m1.agentPort,
-      protocols: ['JNLP4-connect', 'Ping'],
-      instanceIdentity: m1.identity,
-      tunnel: `127.0.0.1:${m1.agentPort}`,
-    },
+    body: directDiscovery('master1', m1),
   });
   t.same(await get('/_ci-edge/jnlp/nope'), { status: 404, type: 'application/json; charset=utf-8', body: { name: 'nope', code: 'E_NO_ROUTE', reason: 'no master named "nope"' } });
   t.same((await get('/_ci-edge/jnlp/mesos')).status, 404, 'services are not masters');

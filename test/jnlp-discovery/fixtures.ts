@@ -52,3 +52,16 @@ export async function eventually<T>(check: () => T | undefined | null | false, w
 }
 
 export { freePort };
+
+/** The discovery document `GET /_ci-edge/jnlp/<name>` answers for a running stand-in reached directly. */
+export function directDiscovery(name: string, m: { agentPort: number; identity: string }) {
+  return {
+    name,
+    state: 'running',
+    host: '127.0.0.1',
+    port: m.agentPort,
+    protocols: ['JNLP4-connect', 'Ping'],
+    instanceIdentity: m.identity,
+    tunnel: `127.0.0.1:${m.agentPort}`,
+  };
+}

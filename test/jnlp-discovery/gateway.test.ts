@@ -9,7 +9,7 @@ import { startGateway, type Gateway } from '../../src/gateway.js';
 import { fixedLookup, httpGet, openAgentConnection, pingAgentListener, proxyPreamble, resolveAgentEndpoint, writeUtf } from '../helpers/agent-resolver.js';
 import { generateIdentityKey, startJenkinsStandin, type JenkinsStandin } from '../helpers/jenkins-standin.js';
 import { masterApp, startMarathonSim, type MarathonSim } from '../helpers/marathon-sim.js';
-import { captureLog, eventually, freePort } from './fixtures.js';
+import { captureLog, directDiscovery, eventually, freePort } from './fixtures.js';
 
 const DOMAIN = 'pse.example.com';
 const hosts = { [DOMAIN]: '127.0.0.1', [`master1.${DOMAIN}`]: '127.0.0.1', [`master2.${DOMAIN}`]: '127.0.0.1' };
@@ -92,15 +92,7 @@ t.test('JSON discovery API and X-SSH-Endpoint through the router', async (t) => 
   const e = await edge(t, { jnlp: { mode: 'direct' }, routes: [staticMaster('master1', m1)] });
   const api = await httpGet(`http://${DOMAIN}:${e.http}/_ci-edge/jnlp/master1`, {}, undefined, hosts);
   t.equal(api.status, 200);
-  t.same(JSON.parse(api.body), {
-    name: 'master1',
-    state: 'running',
-    host: '127.0.0.1',
-    port: m1.agentPort,
-    protocols: ['JNLP4-connect', 'Ping'],
-    instanceIdentity: m1.identity,
-    tunnel: `127.0.0.1:${m1.agentPort}`,
-  });
+  t.same(JSON.parse(api.body), directDiscovery('master1', m1));
   const missing = await httpGet(`http://${DOMAIN}:${e.http}/_ci-edge/jnlp/master9`, {}, undefined, hosts);
   t.same([missing.status, JSON.parse(missing.body)], [404, { name: 'master9', code: 'E_NO_ROUTE', reason: 'no master named "master9"' }]);
   const login = await httpGet(`${e.pathUrl('master1')}login`, {}, undefined, hosts);

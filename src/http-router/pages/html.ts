@@ -1,10 +1,7 @@
-/** HTML building blocks shared by the router's pages: one escaping function, one layout. */
+/** HTML building blocks shared by the router's pages: the escaping function and one layout. */
+import { escapeHtml } from '../../html.js';
 
-const entities: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => entities[c]!);
-}
+export { escapeHtml };
 
 /** `body` is already-escaped HTML. A refreshing page re-asks by itself (the 503 of a starting master). */
 export function layout(title: string, body: string, refreshSeconds?: number): string {
