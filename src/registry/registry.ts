@@ -79,9 +79,18 @@ export class Registry implements RegistryView {
   private sinkFor(state: SourceState): SourceSink {
     return {
       replace: (routes, info) => {
+        // Only names whose Route object changed go to publish: a Marathon resync replaces 2000 routes and
+        // usually changes none, and publish then copies no Map (issue #2: garbage during a sync costs pauses).
+        const prevRoutes = state.routes;
         const next = new Map<string, Route>();
-        for (const input of routes) next.set(input.name, this.stamp(input, state.routes.get(input.name)));
-        const changed = new Set([...state.routes.keys(), ...next.keys()]);
+        const changed = new Set<string>();
+        for (const input of routes) {
+          const before = prevRoutes.get(input.name);
+          const route = this.stamp(input, before);
+          next.set(input.name, route);
+          if (route !== before) changed.add(input.name);
+        }
+        for (const name of prevRoutes.keys()) if (!next.has(name)) changed.add(name);
         state.routes = next;
         state.syncedAt = this.now();
         state.stale = false;
@@ -122,18 +131,17 @@ export class Registry implements RegistryView {
     const prev = this.snapshot;
     let routes = prev.routes;
     let routesChanged = false;
-    if (names.size > 0) {
-      const next = new Map(prev.routes);
-      for (const name of names) {
-        const winner = this.sources.find((s) => s.routes.has(name))?.routes.get(name);
-        if (winner === next.get(name)) continue;
-        routesChanged = true;
-        if (winner) next.set(name, winner);
-        else next.delete(name);
-        this.log.info({ route: name, state: winner?.state ?? 'removed', endpoints: winner?.endpoints.http.length ?? 0 }, 'route changed');
-      }
-      if (routesChanged) routes = next;
+    let next: Map<string, Route> | null = null;
+    for (const name of names) {
+      const winner = this.winner(name);
+      if (winner === (next ?? prev.routes).get(name)) continue;
+      routesChanged = true;
+      next ??= new Map(prev.routes);
+      if (winner) next.set(name, winner);
+      else next.delete(name);
+      this.log.info({ route: name, state: winner?.state ?? 'removed', endpoints: winner?.endpoints.http.length ?? 0 }, 'route changed');
     }
+    if (next) routes = next;
     const status = statusChanged ? this.computeStatus() : prev.status;
     if (!routesChanged && isDeepStrictEqual(status, prev.status)) return;
     this.snapshot = Object.freeze({ version: prev.version + 1, routes, status });
@@ -144,6 +152,15 @@ export class Registry implements RegistryView {
         this.log.error({ err }, 'registry listener threw');
       }
     }
+  }
+
+  /** The route of the first source that has the name (sources added first win). */
+  private winner(name: string): Route | undefined {
+    for (const s of this.sources) {
+      const route = s.routes.get(name);
+      if (route) return route;
+    }
+    return undefined;
   }
 
   private computeStatus(): RegistryStatus {
@@ -168,11 +185,13 @@ export function syncAgeSeconds(status: RegistryStatus, now: Date = new Date()): 
 /**
  * `prev` minus `changedAt` deep-equals `input`. Field by field, because a full Marathon resync compares every
  * route (2000 masters) and util.isDeepStrictEqual took ~25 ms of a 100 ms sync budget (bench/registry.ts).
+ * Keys are counted with for-in rather than Object.keys: no array per route, so a resync that changes nothing
+ * leaves less garbage behind (issue #2). Routes are plain objects: for-in sees exactly their own keys.
  */
 export function sameRoute(prev: Route, input: RouteInput): boolean {
-  const keys = Object.keys(input);
-  if (keys.length !== Object.keys(prev).length - 1) return false;
-  for (const k of keys) {
+  let inputKeys = 0;
+  for (const k in input) {
+    inputKeys++;
     const a = (prev as unknown as Record<string, unknown>)[k];
     const b = (input as unknown as Record<string, unknown>)[k];
     if (a === b) continue;
@@ -184,28 +203,32 @@ export function sameRoute(prev: Route, input: RouteInput): boolean {
       return false;
     }
   }
-  return true;
+  return inputKeys === keyCount(prev) - 1;
+}
+
+function keyCount(o: object): number {
+  let n = 0;
+  for (const _k in o) n++;
+  return n;
 }
 
 function sameEndpoints(a: Route['endpoints'], b: Route['endpoints']): boolean {
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const p of ka) {
+  if (keyCount(a) !== keyCount(b)) return false;
+  for (const p in a) {
     const x = (a as Record<string, readonly Endpoint[]>)[p]!;
     const y = (b as Record<string, readonly Endpoint[] | undefined>)[p];
     if (!y || x.length !== y.length) return false;
     for (let i = 0; i < x.length; i++) {
       const e = x[i]!;
       const f = y[i]!;
-      if (e.host !== f.host || e.port !== f.port || e.taskId !== f.taskId || Object.keys(e).length !== Object.keys(f).length) return false;
+      if (e.host !== f.host || e.port !== f.port || e.taskId !== f.taskId || keyCount(e) !== keyCount(f)) return false;
     }
   }
   return true;
 }
 
 function sameFlat(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) if (a[k] !== b[k] || !(k in b)) return false;
+  if (keyCount(a) !== keyCount(b)) return false;
+  for (const k in a) if (a[k] !== b[k] || !(k in b)) return false;
   return true;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { appFingerprint, BadAppError, mapApp, withoutTask, type MapContext } from '../../src/registry/marathon/mapper.js';
+import { appFingerprint, appKey, BadAppError, mapApp, sameAppKey, withoutTask, writeAppKey, type MapContext } from '../../src/registry/marathon/mapper.js';
 import type { MarathonApp } from '../../src/registry/marathon/types.js';
 import type { RouteInput } from '../../src/registry/types.js';
 import { marathonApp, masterApp } from '../helpers/marathon-sim.js';
@@ -256,4 +256,60 @@ t.test('appFingerprint changes with everything mapApp reads, and only then', asy
   const unversioned = base();
   delete unversioned.version;
   t.equal(appFingerprint(unversioned), null, 'no version: always mapped');
+});
+
+t.test('appKey: equal for the same JSON, different for every change mapApp would see; written in place', async (t) => {
+  const json = JSON.stringify(masterApp('master1', { host: '10.0.0.1', ports: { http: 31000, jnlp: 31001, ssh: 31002 }, healthy: true }));
+  const base = (): MarathonApp => JSON.parse(json) as MarathonApp;
+  const key = appKey(base())!;
+  t.ok(sameAppKey(key, appKey(base())!), 'the same JSON, an equal key (a new parse, other objects)');
+  const task = (a: MarathonApp) => a.tasks![0]!;
+  const changes: [string, (a: MarathonApp) => void][] = [
+    ['a new app version', (a) => (a.version = '2030-01-01T00:00:00.000Z')],
+    ['instances', (a) => (a.instances = 7)],
+    ['a deployment', (a) => (a.deployments = [{ id: 'd1' }])],
+    ['task state', (a) => (task(a).state = 'TASK_STAGING')],
+    ['task host', (a) => (task(a).host = '10.0.0.2')],
+    ['task ports', (a) => (task(a).ports = [1, 2, 3])],
+    ['one port fewer', (a) => (task(a).ports = task(a).ports!.slice(0, 2))],
+    ['service ports', (a) => (task(a).servicePorts = [9])],
+    ['task id (replaced)', (a) => (task(a).id = 'other')],
+    ['task staged again', (a) => (task(a).stagedAt = '2030-01-01T00:00:00.000Z')],
+    ['health flips', (a) => (task(a).healthCheckResults![0]!.alive = false)],
+    ['a failure cause', (a) => (task(a).healthCheckResults![0]!.lastFailureCause = 'timeout')],
+    ['health results gone (failover)', (a) => (task(a).healthCheckResults = [])],
+    ['a task more', (a) => a.tasks!.push({ ...task(a), id: 'second' })],
+    ['task IP (USER networking)', (a) => (task(a).ipAddresses = [{ ipAddress: '172.17.0.9' }])],
+    ['ports not a list', (a) => ((task(a) as { ports: unknown }).ports = '31000,31001,31002')],
+    ['tasks not a list', (a) => ((a as { tasks: unknown }).tasks = {})],
+  ];
+  for (const [what, change] of changes) {
+    const a = base();
+    change(a);
+    t.notOk(sameAppKey(key, appKey(a)!), what);
+  }
+  const odd = base();
+  (task(odd) as { ports: unknown }).ports = [[31000]];
+  t.notOk(sameAppKey(appKey(odd)!, appKey(structuredClone(odd))!), 'an object where a number belongs: never equal across parses (re-mapped)');
+  const noResults = base();
+  task(noResults).healthCheckResults = [];
+  t.notOk(sameAppKey(appKey(noResults, new Map([[task(noResults).id, true]]))!, appKey(noResults, new Map([[task(noResults).id, false]]))!), 'remembered health counts when results are empty');
+  const unversioned = base();
+  delete unversioned.version;
+  t.equal(appKey(unversioned), null, 'no version: always mapped');
+  const nullTask = base();
+  (nullTask.tasks as unknown[]).push(null);
+  t.equal(appKey(nullTask), null, 'a null task: always mapped');
+
+  // A full sync writes every key into one scratch array; what is left past the length does not count.
+  const scratch: unknown[] = [];
+  const bigger = base();
+  bigger.tasks!.push({ ...task(bigger), id: 'second' });
+  const n1 = writeAppKey(bigger, undefined, scratch);
+  t.ok(sameAppKey(appKey(bigger)!, scratch, n1));
+  const n2 = writeAppKey(base(), undefined, scratch);
+  t.ok(n2 < n1 && scratch.length === n1, 'the scratch keeps its size');
+  t.ok(sameAppKey(key, scratch, n2), 'the first n2 entries are the smaller key');
+  t.notOk(sameAppKey(key, scratch), 'the whole scratch is not');
+  t.equal(writeAppKey(unversioned, undefined, scratch), -1);
 });

@@ -109,28 +109,100 @@ export function mapApp(app: MarathonApp, ctx: MapContext): MappedApp | null {
 }
 
 /**
- * Everything `mapApp` reads from one app, as a string: equal fingerprints map to equal routes, so a full
+ * Everything `mapApp` reads from one app, flattened into primitives: equal keys map to equal routes, so a full
  * sync re-maps only the apps that changed (2000 apps, 10,000 tasks: mapping was a third of a sync).
  * Marathon bumps `version` on every change of the app definition (ports, labels, health checks,
  * instances); what changes without a new version is runtime: deployments and the tasks. Null when the
  * app has no version (then it is always mapped).
+ *
+ * A flat array compared element by element (sameAppKey), not a string: building and comparing a ~1.5 KB
+ * string per app cost ~20 ms of a 2000-app sync in string concatenation, cons-string flattening and the
+ * garbage it left (issue #2, bench/registry.ts). Every list is prefixed by its length (or `notAList` and the
+ * raw value), so equal keys have equal structure; an object where a primitive is expected never equals
+ * one from another parse, which only means "re-map", never a wrong reuse.
  */
-export function appFingerprint(app: MarathonApp, lastHealth?: ReadonlyMap<string, boolean>): string | null {
-  if (!app || typeof app.version !== 'string') return null;
-  let s = `${app.version}|${app.instances}|`;
-  if (Array.isArray(app.deployments)) for (const d of app.deployments) s += `${d?.id},`;
-  if (!Array.isArray(app.tasks)) return s;
-  for (const t of app.tasks) {
-    if (!t) return null;
-    s += `|${t.id} ${t.state} ${t.host} ${t.ports} ${t.servicePorts} ${t.stagedAt} ${t.startedAt} ${t.ipAddresses?.[0]?.ipAddress}`;
-    const results = t.healthCheckResults;
+export type AppKey = readonly unknown[];
+
+/** Stands before a value that should have been an array; never equal to anything JSON.parse returns. */
+const notAList: unique symbol = Symbol('not a list');
+
+export function appKey(app: MarathonApp, lastHealth?: ReadonlyMap<string, boolean>): AppKey | null {
+  const k: unknown[] = [];
+  return writeAppKey(app, lastHealth, k) < 0 ? null : k;
+}
+
+/**
+ * Writes appKey into `into` from index 0 (entries past the returned length are left over from earlier use) and
+ * returns its length, or -1 for no key. A full sync writes every app's key into one reused array and copies it
+ * only for the apps that changed: growing a fresh ~90-entry array per app was ~5 MB of garbage per sync, and
+ * each scavenge during a sync also copies the just-parsed /v2/apps body (issue #2).
+ */
+export function writeAppKey(app: MarathonApp, lastHealth: ReadonlyMap<string, boolean> | undefined, into: unknown[]): number {
+  if (!app || typeof app.version !== 'string') return -1;
+  const k = into;
+  let n = 0;
+  k[n++] = app.version;
+  k[n++] = app.instances;
+  const deployments: unknown = app.deployments;
+  if (Array.isArray(deployments)) {
+    k[n++] = deployments.length;
+    for (const d of deployments) k[n++] = (d as { id?: unknown } | null)?.id;
+  } else k[n++] = notAList;
+  const tasks: unknown = app.tasks;
+  if (!Array.isArray(tasks)) {
+    k[n++] = notAList;
+    return n;
+  }
+  k[n++] = tasks.length;
+  for (const t of tasks as (MarathonTask | null)[]) {
+    if (!t) return -1;
+    k[n++] = t.id;
+    k[n++] = t.state;
+    k[n++] = t.host;
+    n = writeList(k, n, t.ports);
+    n = writeList(k, n, t.servicePorts);
+    k[n++] = t.stagedAt;
+    k[n++] = t.startedAt;
+    k[n++] = t.ipAddresses?.[0]?.ipAddress;
+    const results: unknown = t.healthCheckResults;
     if (Array.isArray(results) && results.length > 0) {
-      for (const r of results) s += r?.alive === true ? ' +' : ` -${r?.lastFailureCause}`;
+      k[n++] = results.length;
+      for (const r of results as ({ alive?: unknown; lastFailureCause?: unknown } | null)[]) {
+        k[n++] = r?.alive;
+        k[n++] = r?.lastFailureCause;
+      }
     } else {
-      s += ` h${lastHealth?.get(t.id)}`;
+      // No results (e.g. just after a leader failover): the remembered health decides (traefik#653).
+      k[n++] = 0;
+      k[n++] = lastHealth?.get(t.id);
     }
   }
-  return s;
+  return n;
+}
+
+function writeList(k: unknown[], n: number, v: unknown): number {
+  if (Array.isArray(v)) {
+    k[n++] = v.length;
+    for (const x of v) k[n++] = x;
+  } else {
+    k[n++] = notAList;
+    k[n++] = v;
+  }
+  return n;
+}
+
+/** Whether `key` equals the first `length` entries of `written` (by default all of it). */
+export function sameAppKey(key: AppKey, written: readonly unknown[], length = written.length): boolean {
+  if (key.length !== length) return false;
+  for (let i = 0; i < length; i++) if (key[i] !== written[i]) return false;
+  return true;
+}
+
+/** appKey as one string, for logs and tests; the source compares keys with sameAppKey. */
+export function appFingerprint(app: MarathonApp, lastHealth?: ReadonlyMap<string, boolean>): string | null {
+  const key = appKey(app, lastHealth);
+  if (!key) return null;
+  return JSON.stringify(key.map((v) => (v === notAList ? '<not a list>' : v === undefined ? '<undefined>' : v)));
 }
 
 function identify(id: string, labels: Record<string, string>, ctx: MapContext): { name: string; kind: 'master' | 'service'; stripPrefix: boolean } | null {

@@ -10,7 +10,7 @@ import type { Metrics } from '../../metrics.js';
 import type { RouteInput, RouteSource, SourceSink } from '../types.js';
 import { MarathonClient, describe } from './client.js';
 import { EventStream, backoffDelay, realClock, type Clock, type SseEvent } from './events.js';
-import { appFingerprint, endedTaskStates, mapApp, withoutTask, type ServiceApp } from './mapper.js';
+import { endedTaskStates, mapApp, sameAppKey, withoutTask, writeAppKey, type AppKey, type ServiceApp } from './mapper.js';
 import type { MarathonApp } from './types.js';
 
 /** What we ask Marathon to send (server-side filter: the leader serializes nothing else for us). */
@@ -61,12 +61,20 @@ export class MarathonSource implements RouteSource {
   private closed = false;
   /** App id → the route it maps to. */
   private readonly byApp = new Map<string, Owned>();
-  /** The last mapping of each app with the fingerprint of what it was mapped from (see appFingerprint). */
-  private readonly mapped = new Map<string, { fingerprint: string; owned: Owned; taskHealth: ReadonlyMap<string, boolean> }>();
+  /** The last mapping of each app with the key of what it was mapped from (see appKey). */
+  private readonly mapped = new Map<string, { key: AppKey; owned: Owned; taskHealth: ReadonlyMap<string, boolean> }>();
+  /** appKey of the app being mapped, written in place (see writeAppKey). */
+  private readonly keyScratch: unknown[] = [];
   /** Route name → app id, to refuse a second app claiming a name. */
   private readonly nameOwner = new Map<string, string>();
   /** Last known health per task id (traefik#653: empty results after a leader failover are not "dead"). */
   private readonly health = new Map<string, boolean>();
+  /**
+   * Task id → number of the last full sync that listed it, to forget the health of tasks gone. Kept across
+   * syncs rather than a Set of 10,000 ids built per sync: updating existing entries allocates nothing (issue #2).
+   */
+  private readonly taskSeenIn = new Map<string, number>();
+  private syncCount = 0;
   /**
    * Tasks an event said ended, with when: a full sync fetched just before the event must not bring their
    * endpoints back. Forgotten after one resync interval (by then Marathon's own answer has caught up).
@@ -164,16 +172,16 @@ export class MarathonSource implements RouteSource {
     this.touched = new Map();
     try {
       const leader = await this.client.discoverLeader();
-      const { apps, bytes } = await this.client.listApps();
+      // Only this holder stays in this frame: applyFullSync takes the parsed body out of it (see there).
+      const fetched: { apps: readonly unknown[] | null; bytes: number } = await this.client.listApps();
       if (this.closed) return;
       const fetchMs = performance.now() - started;
-      const routes = this.applyFullSync(apps);
+      const { routes, apps, tasks } = this.applyFullSync(fetched);
       this.sink?.replace(routes, { leader });
       const ms = performance.now() - started;
       this.opts.metrics?.syncDuration.observe(ms / 1000);
       this.syncFailures = 0;
-      const tasks = apps.reduce<number>((n, a) => n + ((a as MarathonApp)?.tasks?.length ?? 0), 0);
-      this.log.info({ reason, apps: apps.length, tasks, routes: routes.length, bytes, leader, fetchMs: Math.round(fetchMs), ms: Math.round(ms) }, 'marathon sync');
+      this.log.info({ reason, apps, tasks, routes: routes.length, bytes: fetched.bytes, leader, fetchMs: Math.round(fetchMs), ms: Math.round(ms) }, 'marathon sync');
       this.scheduleResync(this.opts.config.resyncInterval);
     } catch (err) {
       if (this.closed) return;
@@ -194,20 +202,33 @@ export class MarathonSource implements RouteSource {
     this.resyncTimer = this.clock.setTimeout(() => this.fullSync('resync interval'), ms);
   }
 
-  /** Maps every app; one bad app is logged and skipped. Returns all routes, in app order. */
-  private applyFullSync(apps: readonly unknown[]): RouteInput[] {
+  /**
+   * Maps every app; one bad app is logged and skipped. Returns all routes, in app order, and counts.
+   *
+   * Takes the parsed /v2/apps out of `fetched`, so that it is garbage as soon as this returns: ~20 MB of young
+   * objects that a scavenge during the snapshot rebuild that follows would otherwise copy (7-17 ms pauses in
+   * a 2000-app sync, issue #2; `--trace-gc`). Runs once per sync, so mostly unoptimized: its loops are indexed
+   * or forEach, because for-of there allocates an iterator result (and an entry pair) per step, 10,000s a sync.
+   */
+  private applyFullSync(fetched: { apps: readonly unknown[] | null }): { routes: RouteInput[]; apps: number; tasks: number } {
+    const apps = fetched.apps ?? [];
+    fetched.apps = null;
+    let tasks = 0;
     const routes: RouteInput[] = [];
-    const seenTasks = new Set<string>();
+    const sync = ++this.syncCount;
+    const seen = this.taskSeenIn;
     this.byApp.clear();
     this.nameOwner.clear();
     const touched = this.touched ?? new Map<string, Owned | null>();
-    for (const raw of apps) {
-      const app = raw as MarathonApp;
+    for (let i = 0; i < apps.length; i++) {
+      const app = apps[i] as MarathonApp;
+      tasks += app?.tasks?.length ?? 0;
       const id = typeof app?.id === 'string' ? app.id : '';
       const mapped = touched.has(id) ? (touched.get(id) ?? null) : this.map(app);
       touched.delete(id);
       if (!mapped) continue;
-      for (const id of mapped.taskIds) seenTasks.add(id);
+      const taskIds = mapped.taskIds;
+      for (let t = 0; t < taskIds.length; t++) seen.set(taskIds[t]!, sync);
       if (this.claim(id, mapped.route.name)) {
         this.byApp.set(id, mapped);
         routes.push(mapped.route);
@@ -216,24 +237,31 @@ export class MarathonSource implements RouteSource {
     // Apps that appeared after the sync's fetch.
     for (const [id, mapped] of touched) {
       if (!mapped || !this.claim(id, mapped.route.name)) continue;
-      for (const t of mapped.taskIds) seenTasks.add(t);
+      for (const t of mapped.taskIds) seen.set(t, sync);
       this.byApp.set(id, mapped);
       routes.push(mapped.route);
     }
-    for (const id of this.mapped.keys()) if (!this.byApp.has(id)) this.mapped.delete(id);
-    for (const id of this.health.keys()) if (!seenTasks.has(id)) this.health.delete(id);
+    this.mapped.forEach((_m, id) => {
+      if (!this.byApp.has(id)) this.mapped.delete(id);
+    });
+    seen.forEach((last, id) => {
+      if (last !== sync) seen.delete(id);
+    });
+    this.health.forEach((_h, id) => {
+      if (!seen.has(id)) this.health.delete(id);
+    });
     const forgetBefore = Date.now() - this.opts.config.resyncInterval;
     for (const [id, at] of this.ended) if (at < forgetBefore) this.ended.delete(id);
-    return routes;
+    return { routes, apps: apps.length, tasks };
   }
 
   private map(app: MarathonApp): Owned | null {
     try {
       // A task an event said ended is taken out below: such an app is mapped afresh, never from the cache.
-      const fingerprint = this.ended.size === 0 ? appFingerprint(app, this.health) : null;
-      const cached = fingerprint !== null ? this.mapped.get(app.id) : undefined;
-      if (cached && cached.fingerprint === fingerprint) {
-        for (const [task, alive] of cached.taskHealth) this.health.set(task, alive);
+      const keyLength = this.ended.size === 0 ? writeAppKey(app, this.health, this.keyScratch) : -1;
+      const cached = keyLength >= 0 ? this.mapped.get(app.id) : undefined;
+      if (cached && sameAppKey(cached.key, this.keyScratch, keyLength)) {
+        cached.taskHealth.forEach((alive, task) => this.health.set(task, alive));
         return cached.owned;
       }
       const mapped = mapApp(app, { mastersGroup: this.opts.config.mastersGroup, serviceApps: this.serviceApps, lastHealth: this.health });
@@ -249,7 +277,7 @@ export class MarathonSource implements RouteSource {
         taskIds = taskIds.filter((t) => !this.ended.has(t));
       }
       const owned = { route, taskIds };
-      if (fingerprint !== null) this.mapped.set(app.id, { fingerprint, owned, taskHealth: mapped.taskHealth });
+      if (keyLength >= 0) this.mapped.set(app.id, { key: this.keyScratch.slice(0, keyLength), owned, taskHealth: mapped.taskHealth });
       else this.mapped.delete(app.id);
       return owned;
     } catch (err) {
