@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.js';
 import type { Endpoint, RegistryView } from '../registry/types.js';
 import { normalizeAddress } from './attribution.js';
 import { hostPort } from './reachable.js';
+import { adoptOnRead, relayReads } from './relay.js';
 
 export interface SpliceOptions {
   readonly id: string;
@@ -26,14 +27,25 @@ export interface SpliceOptions {
 
 /**
  * Joins an accepted agent connection to a master's agent port. Agent channels live for days: TCP keepalive on
- * both legs (Jenkins sets it on its side too, TcpSlaveAgentListener.run) and no idle timeout. `pipe` carries
- * backpressure both ways; half-closes pass through. One log line when the connection ends.
+ * both legs (Jenkins sets it on its side too, TcpSlaveAgentListener.run) and no idle timeout. Bytes move by
+ * `onread` relays (relay.ts; a client socket this Node cannot adopt is piped): backpressure both ways, and
+ * half-closes pass through. One log line when the connection ends.
  */
 export function splice(o: SpliceOptions): void {
   const started = o.started ?? Date.now();
   const client = o.client;
   const endpoint = hostPort(o.target.host, o.target.port);
-  const upstream = connect({ host: o.target.host, port: o.target.port, allowHalfOpen: true, noDelay: true });
+  // Read now: a socket that was reset has no remote address any more when the log line is written.
+  const clientAddress = `${normalizeAddress(client.remoteAddress)}:${client.remotePort ?? ''}`;
+  // The master's bytes go to the agent from the first read; the agent's are relayed once this leg is connected.
+  const upstream: Socket = connect({
+    host: o.target.host,
+    port: o.target.port,
+    allowHalfOpen: true,
+    noDelay: true,
+    onread: relayReads(client, () => upstream),
+  });
+  upstream.once('end', () => client.end());
   let connected = false;
   let outcome = 'closed';
   let counted = false;
@@ -52,8 +64,11 @@ export function splice(o: SpliceOptions): void {
     counted = true;
     o.metrics.jnlpForwardsOpen.inc({ via: o.via });
     if (o.head && o.head.length > 0) upstream.write(o.head);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // What the client socket read past the preamble while this leg was connecting (shared port).
+    const early = client.readableLength > 0 ? (client.read() as Buffer | null) : null;
+    if (early) upstream.write(early);
+    if (adoptOnRead(client, relayReads(upstream, () => client))) client.once('end', () => upstream.end());
+    else client.pipe(upstream);
     client.resume();
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
@@ -80,7 +95,7 @@ export function splice(o: SpliceOptions): void {
         route: o.route,
         port: o.portName,
         endpoint,
-        client: `${normalizeAddress(client.remoteAddress)}:${client.remotePort ?? ''}`,
+        client: clientAddress,
         bytesIn: client.bytesRead,
         bytesOut: client.bytesWritten,
         ms: Date.now() - started,
