@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from './registry/types.js';
 
 /**
@@ -18,7 +18,10 @@ export interface HttpExtension {
 
 export interface ResponseContext {
   readonly route: Route;
-  readonly req: IncomingMessage;
+  /** The client's request headers, as the router received them (both HTTP paths build this context). */
+  readonly requestHeaders: IncomingHttpHeaders;
+  /** The client's address as the socket reports it (`::ffff:` forms included). */
+  readonly clientAddress: string | undefined;
   /** Path as the master sees it (after any prefix strip), without the query. */
   readonly upstreamPath: string;
   readonly statusCode: number;

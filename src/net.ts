@@ -19,8 +19,16 @@ export function listen(server: Server, addr: ListenAddress): Promise<AddressInfo
   });
 }
 
+/** What closeServer needs: a net.Server, an http.Server, or a listener that hands its sockets to one. */
+export interface Closable {
+  readonly listening: boolean;
+  close(cb: () => void): unknown;
+  closeAllConnections?(): void;
+  closeIdleConnections?(): void;
+}
+
 /** Closes a server; resolves when every connection has ended or, at the deadline, after cutting them. */
-export function closeServer(server: Server & { closeAllConnections?: () => void }, deadline?: number): Promise<void> {
+export function closeServer(server: Closable, deadline?: number): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     const timer = setTimeout(() => server.closeAllConnections?.(), Math.max(0, (deadline ?? Date.now()) - Date.now()));
@@ -29,6 +37,6 @@ export function closeServer(server: Server & { closeAllConnections?: () => void 
       clearTimeout(timer);
       resolve();
     });
-    (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    server.closeIdleConnections?.();
   });
 }

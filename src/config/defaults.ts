@@ -14,6 +14,7 @@ export const defaults = {
     maxHeaderSize: 16_384,
     keepAliveSockets: 256,
     workers: 1,
+    fastLane: true,
   },
   ssh: {
     listen: '0.0.0.0:2222',

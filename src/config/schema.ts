@@ -125,7 +125,7 @@ function service(r: Reader): ServiceConfig {
 }
 
 function http(r: Reader): HttpConfig {
-  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'workers']);
+  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'workers', 'fastLane']);
   const d = defaults.http;
   let https: HttpConfig['https'] = null;
   if (o['https']!.present) {
@@ -150,6 +150,7 @@ function http(r: Reader): HttpConfig {
     keepAliveSockets: o['keepAliveSockets']!.integer(d.keepAliveSockets, 1, 100_000),
     // "auto": one router per core the process may use (issue #3).
     workers: workerCount(o['workers']!, d.workers),
+    fastLane: o['fastLane']!.boolean(d.fastLane),
   };
 }
 

@@ -54,6 +54,11 @@ export interface HttpConfig {
   readonly keepAliveSockets: number;
   /** Router processes (node:cluster) sharing the listeners; 1 runs the router in the gateway's own process. */
   readonly workers: number;
+  /**
+   * Relay plain bodyless GET/HEAD requests on raw sockets (http-router/fast-lane.ts) instead of through
+   * node:http and http-proxy. Off sends every request the http-proxy way.
+   */
+  readonly fastLane: boolean;
 }
 
 export interface SshConfig {

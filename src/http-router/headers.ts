@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Endpoint } from '../registry/types.js';
 
 /**
@@ -31,12 +31,21 @@ function connectionTokens(value: string | string[] | undefined): string[] {
   return out;
 }
 
+/** What the forwarding headers need from the client's socket. */
+export interface ClientSocket {
+  readonly remoteAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+}
+
 export interface ForwardInfo {
   readonly proto: 'http' | 'https';
   /** X-Forwarded-Prefix on path-routed requests (`/master1`), else null. */
   readonly prefix: string | null;
-  /** Replace Host with the endpoint (services); masters keep the client's Host to build their URLs. */
-  readonly hostFromEndpoint: boolean;
+}
+
+/** The forwarding facts of a proxied request: its scheme, and its route's prefix when it came in path-routed. */
+export function forwardInfo(job: { readonly proto: 'http' | 'https'; readonly pathRouted: boolean; readonly target: { readonly route: { readonly path: string } } }): ForwardInfo {
+  return { proto: job.proto, prefix: job.pathRouted ? job.target.route.path : null };
 }
 
 /**
@@ -44,8 +53,7 @@ export interface ForwardInfo {
  * X-Forwarded-For is appended to (RFC 7239 practice); Proto/Host/Port/Prefix are set by the edge itself, so a
  * client cannot make a master build URLs for another host or scheme.
  */
-export function prepareRequestHeaders(req: IncomingMessage, info: ForwardInfo, upgrade: boolean): void {
-  const h = req.headers;
+export function prepareRequestHeaders(h: IncomingHttpHeaders, method: string, socket: ClientSocket, info: ForwardInfo, upgrade: boolean): void {
   const upgradeValue = h.upgrade;
   for (const name of connectionTokens(h.connection)) delete h[name];
   for (const name of requestHopByHop) if (h[name] !== undefined) delete h[name];
@@ -53,16 +61,16 @@ export function prepareRequestHeaders(req: IncomingMessage, info: ForwardInfo, u
     h.connection = 'upgrade';
     h.upgrade = upgradeValue;
   }
-  if (h['content-length'] === undefined && h['transfer-encoding'] === undefined && bodyMethods.has(req.method ?? '')) {
+  if (h['content-length'] === undefined && h['transfer-encoding'] === undefined && bodyMethods.has(method)) {
     // No framing header means no body (RFC 9112 §6.3); say so, instead of Node's default chunked POST.
     h['content-length'] = '0';
   }
-  const client = req.socket.remoteAddress ?? '';
+  const client = socket.remoteAddress ?? '';
   const xff = h['x-forwarded-for'];
   h['x-forwarded-for'] = xff ? `${xff}, ${client}` : client;
   h['x-forwarded-proto'] = info.proto;
   h['x-forwarded-host'] = h.host ?? '';
-  h['x-forwarded-port'] = String(req.socket.localPort ?? '');
+  h['x-forwarded-port'] = String(socket.localPort ?? '');
   if (info.prefix !== null) h['x-forwarded-prefix'] = info.prefix;
   else if (h['x-forwarded-prefix'] !== undefined) delete h['x-forwarded-prefix'];
 }

@@ -4,10 +4,11 @@ import type { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { HttpConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors.js';
-import type { HttpExtension, ResponseContext } from '../extension.js';
+import type { HttpExtension } from '../extension.js';
 import type { Logger } from '../log.js';
 import type { Endpoint, RegistryView } from '../registry/types.js';
-import { prepareRequestHeaders, responseHeaders, rewriteResponseLocations, type OutgoingHeaders } from './headers.js';
+import { forwardInfo, prepareRequestHeaders } from './headers.js';
+import { createResponsePasses } from './response-passes.js';
 import { pickEndpoint, type Target } from './resolve.js';
 
 /**
@@ -102,9 +103,10 @@ export function createProxy(d: ProxyDeps): Proxy {
   const proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: false, selfHandleResponse: true });
   // http-proxy's deleteLength pass turns `DELETE` + `Transfer-Encoding: chunked` into `Content-Length: 0` and
   // still pipes the body: the body becomes a second request on the pooled socket (request smuggling).
-  const passes = proxy as unknown as { webPasses: { name: string }[] };
-  passes.webPasses = passes.webPasses.filter((p) => p.name !== 'deleteLength');
+  const internals = proxy as unknown as { webPasses: { name: string }[] };
+  internals.webPasses = internals.webPasses.filter((p) => p.name !== 'deleteLength');
   const log = d.log;
+  const passes = createResponsePasses(d.extensions, log);
 
   proxy.on('error', (err) => log.debug({ err: err.message }, 'proxy error without handler'));
 
@@ -142,14 +144,7 @@ export function createProxy(d: ProxyDeps): Proxy {
     a.proxyReq?.setTimeout(t.idle);
     const job = a.job;
     const status = proxyRes.statusCode ?? 502;
-    const headers = responseHeaders(proxyRes.headers, false);
-    rewriteResponseLocations(headers, {
-      publicAuthority: req.headers['x-forwarded-host'] as string,
-      proto: job.proto,
-      prefix: job.pathRouted && job.target.route.stripPrefix ? job.target.route.path : '',
-      endpoint: a.endpoint,
-    });
-    runExtensions(req, job, status, headers);
+    const headers = passes(proxyRes.headers, { job, endpoint: a.endpoint, status, requestHeaders: req.headers, clientAddress: req.socket.remoteAddress, upgrade: false });
     try {
       res.writeHead(status, proxyRes.statusMessage, headers);
     } catch (err) {
@@ -171,25 +166,6 @@ export function createProxy(d: ProxyDeps): Proxy {
     });
     proxyRes.pipe(res);
   });
-
-  function runExtensions(req: IncomingMessage, job: Job, statusCode: number, headers: OutgoingHeaders) {
-    if (job.target.route.kind !== 'master' || d.extensions.length === 0) return;
-    const ctx: ResponseContext = {
-      route: job.target.route,
-      req,
-      upstreamPath: pathOnly(job.upstreamPath),
-      statusCode,
-      publicHost: job.publicHost,
-      pathRouted: job.pathRouted,
-    };
-    for (const ext of d.extensions) {
-      try {
-        ext.rewriteResponse?.(ctx, headers);
-      } catch (err) {
-        log.error({ extension: ext.name, err }, 'extension rewriteResponse threw');
-      }
-    }
-  }
 
   function attempt(req: IncomingMessage, res: ServerResponse, job: Job, endpoint: Endpoint, retried: boolean) {
     const a: Attempt = { job, endpoint, retried, proxyReq: null, timedOut: false, responded: false, failed: false };
@@ -235,8 +211,7 @@ export function createProxy(d: ProxyDeps): Proxy {
   return {
     web(req, res, job) {
       const endpoint = pickEndpoint(job.target)!;
-      const route = job.target.route;
-      prepareRequestHeaders(req, { proto: job.proto, prefix: job.pathRouted ? route.path : null, hostFromEndpoint: route.kind === 'service' }, false);
+      prepareRequestHeaders(req.headers, req.method ?? '', req.socket, forwardInfo(job), false);
       req.url = job.upstreamPath;
       res.once('close', () => {
         // Client gone before the end (aborted download): free the upstream socket now, not at its timeout.
@@ -250,7 +225,7 @@ export function createProxy(d: ProxyDeps): Proxy {
       const endpoint = pickEndpoint(job.target)!;
       job.endpoint = endpoint;
       const route = job.target.route;
-      prepareRequestHeaders(req, { proto: job.proto, prefix: job.pathRouted ? route.path : null, hostFromEndpoint: route.kind === 'service' }, true);
+      prepareRequestHeaders(req.headers, req.method ?? '', req.socket, forwardInfo(job), true);
       req.url = job.upstreamPath;
       let upgraded = false;
       let failed = false;
@@ -279,8 +254,7 @@ export function createProxy(d: ProxyDeps): Proxy {
         pr.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Duplex) => {
           upgraded = true;
           pr.setTimeout(0);
-          const headers = responseHeaders(proxyRes.headers, true);
-          runExtensions(req, job, 101, headers);
+          const headers = passes(proxyRes.headers, { job, endpoint, status: 101, requestHeaders: req.headers, clientAddress: req.socket.remoteAddress, upgrade: true });
           for (const k of Object.keys(proxyRes.headers)) delete proxyRes.headers[k];
           Object.assign(proxyRes.headers, headers);
           d.onWebSocket(1);
@@ -319,9 +293,4 @@ export function createProxy(d: ProxyDeps): Proxy {
       proxy.close();
     },
   };
-}
-
-function pathOnly(path: string): string {
-  const q = path.indexOf('?');
-  return q === -1 ? path : path.slice(0, q);
 }

@@ -1,17 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import type { Config, HttpConfig } from '../config/types.js';
-import { closeServer, listen } from '../net.js';
+import { closeServer, listen, type Closable } from '../net.js';
 import type { Deps, FrontDoor } from '../service.js';
+import { createFastLane, type FastLane } from './fast-lane.js';
 import { hasRequestBody } from './headers.js';
 import { Observer } from './observe.js';
 import { errorPage, indexPage, wantsJson, type Problem } from './pages/pages.js';
 import { redirect, sendPage, writeRawPage } from './pages/send.js';
 import { createProxy, type Job, type Proxy } from './proxy.js';
 import { portOf, Resolver, type Target } from './resolve.js';
+import { createResponsePasses } from './response-passes.js';
 import { loadSniContexts, type SniContexts } from './tls.js';
 
 /**
@@ -25,7 +27,9 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
   let sni: SniContexts | null = null;
   const log = deps.log.child({ component: 'http' });
   const observer = new Observer(log, deps.metrics);
-  const servers: { name: string; server: Server }[] = [];
+  /** `listener` is what listens: the server itself, or the fast lane's TCP server in front of it. */
+  const servers: { name: string; server: Server; listener: TcpServer; lane: FastLane | null }[] = [];
+  let closing = false;
   const webSockets = new Set<Duplex>();
   let resolver: Resolver | null = null;
   let proxy: Proxy | null = null;
@@ -57,6 +61,8 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     const path = q === -1 ? url : url.slice(0, q);
     const tracked: { target?: Target; job?: Job } = {};
     track(req, res, started, observer.nextId(), path, tracked);
+    // Shutting down: this response is the connection's last, so it closes instead of idling to the deadline.
+    if (closing) res.shouldKeepAlive = false;
     try {
       for (const ext of deps.httpExtensions) if (ext.handleRequest?.(req, res)) return;
       const encrypted = (req.socket as Socket & { encrypted?: boolean }).encrypted === true;
@@ -181,6 +187,45 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       onWebSocket: (delta) => observer.websocket(delta),
     });
 
+  /** The fast lane in front of `plain`: what it does not relay is handed to `plain` as a new connection. */
+  const buildLane = (plain: Server) => {
+    // Node starts tracking a server's connections (the headers timeout against slowloris, idle-connection
+    // closing) when it emits 'listening'. This server never listens itself: the lane's TCP server does.
+    plain.emit('listening');
+    return createFastLane({
+      http: () => http,
+      resolver: () => resolver!,
+      // Redirecting to HTTPS answers every request itself: Node's path does it.
+      enabled: () => !(http.redirectToHttps && http.https),
+      handOff: (socket) => plain.emit('connection', socket),
+      registry: deps.registry,
+      observer,
+      passes: createResponsePasses(deps.httpExtensions, log),
+      log,
+    });
+  };
+
+  /** Closing a listener closes what it fed too: the lane's connections and the ones it handed to Node. */
+  const closable = (s: (typeof servers)[number]): Closable => {
+    const lane = s.lane;
+    if (!lane) return s.server;
+    return {
+      get listening() {
+        return s.listener.listening;
+      },
+      close: (cb) => s.listener.close(() => cb()),
+      closeIdleConnections() {
+        lane.drain();
+        // Closes Node's idle connections and stops its connection tracking (nothing listens on it to close).
+        s.server.close();
+      },
+      closeAllConnections() {
+        lane.destroyAll();
+        s.server.closeAllConnections();
+      },
+    };
+  };
+
   return {
     name: 'http',
     async start() {
@@ -188,15 +233,17 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       proxy = buildProxy(http);
       const options = serverOptions(http);
       const plain = configure(createServer(options));
-      servers.push({ name: 'http', server: plain });
-      const a = await listen(plain, http.listen);
-      log.info({ address: `${a.address}:${a.port}` }, 'http listening');
+      const lane = http.fastLane ? buildLane(plain) : null;
+      const listener = lane ? createTcpServer({ noDelay: true }, (socket) => lane.accept(socket)) : plain;
+      servers.push({ name: 'http', server: plain, listener, lane });
+      const a = await listen(listener, http.listen);
+      log.info({ address: `${a.address}:${a.port}`, fastLane: lane !== null }, 'http listening');
       if (http.https) {
         sni = loadSniContexts(http.https.certs);
         const secure = configure(
           createHttpsServer({ ...options, ...sni.defaultContext, SNICallback: (name, cb) => cb(null, sni!.select(name)) }) as unknown as Server,
         );
-        servers.push({ name: 'https', server: secure });
+        servers.push({ name: 'https', server: secure, listener: secure, lane: null });
         const s = await listen(secure, http.https.listen);
         httpsPort = s.port;
         log.info({ address: `${s.address}:${s.port}`, names: sni.names }, 'https listening');
@@ -212,7 +259,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       if (!h || servers.length === 0) return false;
       const same = isDeepStrictEqual;
       if (!same(h.listen, http.listen) || !same(h.https?.listen, http.https?.listen) || h.maxHeaderSize !== http.maxHeaderSize) return false;
-      if (h.timeouts.headers !== http.timeouts.headers) return false;
+      if (h.timeouts.headers !== http.timeouts.headers || h.fastLane !== http.fastLane) return false;
       const nextSni = h.https && !same(h.https.certs, http.https?.certs) ? loadSniContexts(h.https.certs) : sni;
       const oldResolver = resolver;
       resolver = new Resolver(deps.registry, next.domains);
@@ -226,20 +273,23 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       }
       sni = nextSni;
       http = h;
+      for (const s of servers) s.lane?.reconfigure();
       log.info({ domains: next.domains }, 'http reconfigured in place');
       return true;
     },
     async close(deadline) {
-      await Promise.all(servers.map((s) => closeServer(s.server, deadline)));
+      closing = true;
+      await Promise.all(servers.map((s) => closeServer(closable(s), deadline)));
       // Upgraded sockets are no longer the server's: agents reconnect elsewhere, as after any restart.
       for (const s of webSockets) s.destroy();
       resolver?.close();
       proxy?.close();
+      for (const s of servers) s.lane?.close();
     },
     addresses() {
       const out: Record<string, AddressInfo> = {};
       for (const s of servers) {
-        const a = s.server.address();
+        const a = s.listener.address();
         if (a && typeof a === 'object') out[s.name] = a;
       }
       return out;

@@ -108,9 +108,9 @@ export function createAdvertiseHook(jnlp: JnlpConfig, discoveries: DiscoveryLog,
       return;
     }
     if (outcome.kind !== 'rewritten' || jnlp.sharedPort === null) return;
-    const node = ctx.req.headers['node-name'];
+    const node = ctx.requestHeaders['node-name'];
     const nodeName = Array.isArray(node) ? node[0] : node;
-    const address = normalizeAddress(ctx.req.socket.remoteAddress);
+    const address = normalizeAddress(ctx.clientAddress);
     // Without Node-Name (remoting older than the header) the address alone can still route plain JNLP4-connect.
     discoveries.record(nodeName ?? '', address, ctx.route.name);
     log.debug({ route: ctx.route.name, node: nodeName ?? null, client: address }, 'agent discovery recorded');

@@ -1,5 +1,4 @@
 import t from 'tap';
-import type { IncomingMessage } from 'node:http';
 import type { ResponseContext } from '../../src/extension.js';
 import { silentLogger } from '../../src/log.js';
 import {
@@ -127,11 +126,10 @@ t.test('the router hook records who discovered what (shared port) and rewrites S
   const discoveries = new DiscoveryLog({ ttl: 60_000, now: () => now });
   const cfg = jnlpConfig({ advertiseHost: 'edge.example.com', sharedPort: 50000 });
   const hook = createAdvertiseHook(cfg, discoveries, silentLogger());
-  const req = (node: string | undefined, address: string) =>
-    ({ headers: node ? { 'node-name': node } : {}, socket: { remoteAddress: address } }) as unknown as IncomingMessage;
-  const ctx = (path: string, status: number, r: IncomingMessage): ResponseContext => ({
+  const req = (node: string | undefined, address: string) => ({ requestHeaders: node ? { 'node-name': node } : {}, clientAddress: address });
+  const ctx = (path: string, status: number, r: ReturnType<typeof req>): ResponseContext => ({
     route: master1,
-    req: r,
+    ...r,
     upstreamPath: path,
     statusCode: status,
     publicHost: 'pse.example.com',

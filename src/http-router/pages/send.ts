@@ -13,17 +13,20 @@ export function sendPage(res: ServerResponse, page: Page, head: boolean): void {
   res.end(head ? undefined : body);
 }
 
-/** A page on a socket Node handed over raw (upgrade requests, parse errors): the connection closes after it. */
-export function writeRawPage(socket: Duplex, page: Page): void {
+/**
+ * A page on a raw socket (upgrade requests, parse errors, the fast lane): the connection closes after it.
+ * A HEAD request gets the headers only.
+ */
+export function writeRawPage(socket: Duplex, page: Page, head = false): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   const body = Buffer.from(page.body);
-  let head = `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\n`;
-  for (const [k, v] of Object.entries(page.headers)) head += `${k}: ${v}\r\n`;
-  head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
-  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+  let lines = `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\n`;
+  for (const [k, v] of Object.entries(page.headers)) lines += `${k}: ${v}\r\n`;
+  lines += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(lines, 'latin1'), head ? Buffer.alloc(0) : body]));
 }
 
 export function redirect(res: ServerResponse, status: 301 | 308, location: string): void {
