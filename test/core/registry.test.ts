@@ -1,17 +1,9 @@
 import t from 'tap';
 import { silentLogger } from '../../src/log.js';
 import { Registry, syncAgeSeconds } from '../../src/registry/registry.js';
-import type { RouteInput, RouteSource, SourceSink } from '../../src/registry/types.js';
-import { masterRoute } from '../helpers/registry.js';
+import type { RouteInput, RouteSource } from '../../src/registry/types.js';
+import { Handle, masterRoute } from '../helpers/registry.js';
 
-class Handle implements RouteSource {
-  sink!: SourceSink;
-  constructor(readonly id: string) {}
-  async start(sink: SourceSink) {
-    this.sink = sink;
-  }
-  async close() {}
-}
 
 function clock(start = Date.parse('2026-01-01T00:00:00Z')) {
   let now = start;

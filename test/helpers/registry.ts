@@ -3,6 +3,16 @@ import { Registry } from '../../src/registry/registry.js';
 import { emptyEndpoints, type Endpoint, type PortName, type RouteInput, type RouteSource, type SourceSink } from '../../src/registry/types.js';
 
 /** A route source driven by hand, for front-door tests that do not need the Marathon simulator. */
+/** A source that only holds the sink the registry gives it: a test drives `sink` by hand. */
+export class Handle implements RouteSource {
+  sink!: SourceSink;
+  constructor(readonly id: string) {}
+  async start(sink: SourceSink) {
+    this.sink = sink;
+  }
+  async close() {}
+}
+
 export class ManualSource implements RouteSource {
   readonly id = 'manual';
   private sink: SourceSink | null = null;

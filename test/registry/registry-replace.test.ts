@@ -1,17 +1,9 @@
 import t from 'tap';
 import { silentLogger } from '../../src/log.js';
 import { Registry } from '../../src/registry/registry.js';
-import type { RouteSource, Snapshot, SourceSink } from '../../src/registry/types.js';
-import { masterRoute } from '../helpers/registry.js';
+import type { Snapshot } from '../../src/registry/types.js';
+import { Handle, masterRoute } from '../helpers/registry.js';
 
-class Handle implements RouteSource {
-  sink!: SourceSink;
-  constructor(readonly id: string) {}
-  async start(sink: SourceSink) {
-    this.sink = sink;
-  }
-  async close() {}
-}
 
 const at = new Date('2026-01-01T00:00:00Z');
 const r = (name: string, port: number) => masterRoute(name, { http: [{ host: '10.0.0.1', port }] });
