@@ -104,7 +104,16 @@ class ClientConn {
   private ending = false;
   /** Bytes the client sent while a response was in flight (pipelining): Node's once the response is done. */
   private unread: Buffer | null = null;
-  private readonly onData = (chunk: Buffer) => this.data(chunk);
+  private readonly onData = (chunk: Buffer) => {
+    try {
+      this.data(chunk);
+    } catch (err) {
+      // A bug here must cost one connection, never the process (issue #3: "the process never throws").
+      this.lane.d.log.error({ err }, 'fast lane request failed');
+      this.exchange?.crashed();
+      this.socket.destroy();
+    }
+  };
   private readonly onEnd = () => this.socket.destroy();
   private readonly onError = () => this.socket.destroy();
   private readonly onTimeout = () => this.socket.destroy();
@@ -250,6 +259,21 @@ class Exchange implements UpstreamOwner {
   }
 
   onUpstreamData(chunk: Buffer): void {
+    try {
+      this.upstreamData(chunk);
+    } catch (err) {
+      this.lane.d.log.error({ err, id: this.id, route: this.job.target.route.name }, 'fast lane response failed');
+      this.crashed();
+    }
+  }
+
+  /** Both connections cut after an unexpected error (a bug): the client sees a cut, not a wrong answer. */
+  crashed(): void {
+    this.abort();
+    this.conn.socket.destroy();
+  }
+
+  private upstreamData(chunk: Buffer): void {
     if (this.phase === Phase.Body) return this.body(chunk, 0);
     if (this.phase !== Phase.Waiting) return;
     let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;

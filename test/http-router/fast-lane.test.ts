@@ -5,12 +5,20 @@
  */
 import { createHash } from 'node:crypto';
 import { get } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import t from 'tap';
 import { parseConfig } from '../../src/config/schema.js';
+import { createFastLane } from '../../src/http-router/fast-lane.js';
+import { Observer } from '../../src/http-router/observe.js';
+import type { Resolver } from '../../src/http-router/resolve.js';
+import { createResponsePasses } from '../../src/http-router/response-passes.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import type { RegistryView } from '../../src/registry/types.js';
 import { patternSha256, startBackend } from '../helpers/backends.js';
 import { masterRoute } from '../helpers/registry.js';
-import { ask, domain, startRouter } from './setup.js';
+import { ask, domain, raw, startRouter } from './setup.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -688,4 +696,49 @@ t.test('http.fastLane: false routes through Node; fastLane must be a boolean', a
     t.throws(() => parseConfig({ domains: [domain], http: { fastLane: value } }), { message: /http\.fastLane: expected true or false/ }, JSON.stringify(value));
   }
   t.equal(parseConfig({ domains: [domain], http: {} }).http?.fastLane, true, 'on by default');
+});
+
+t.test('a throw inside the lane (a bug) cuts that connection, logs it, and the lane keeps accepting', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({
+    level: 'info',
+    destination: new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  });
+  let calls = 0;
+  const lane = createFastLane({
+    http: () => parseConfig({ domains: [domain], http: { listen: '127.0.0.1:0' } }).http!,
+    resolver: () =>
+      ({
+        resolve() {
+          calls++;
+          throw new Error('boom');
+        },
+      }) as unknown as Resolver,
+    enabled: () => true,
+    handOff: (socket) => socket.end('HTTP/1.1 500 handed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'),
+    registry: { endpointFailed: () => undefined } as unknown as RegistryView,
+    observer: new Observer(log, createMetrics()),
+    passes: createResponsePasses([], log),
+    log,
+  });
+  const server = createServer((socket) => lane.accept(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    lane.destroyAll();
+    lane.close();
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  for (let i = 0; i < 2; i++) {
+    const out = await raw(port, `GET /master1/ HTTP/1.1\r\nHost: ${domain}\r\n\r\n`);
+    t.equal(out, '', `connection ${i + 1}: cut without an answer`);
+  }
+  t.equal(calls, 2, 'the second connection was taken by the lane too');
+  t.ok(await eventually(() => lines.filter((l) => l['msg'] === 'fast lane request failed').length === 2));
+  t.match(lines.find((l) => l['msg'] === 'fast lane request failed'), { level: 50, err: { message: 'boom' } });
 });
