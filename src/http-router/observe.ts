@@ -64,12 +64,20 @@ export class Observer {
     started: number,
     r: Omit<AccessRecord, 'route' | 'endpoint' | 'ms'>,
   ): void {
-    this.record(target, {
-      ...r,
+    // Built field by field: an object spread of `r` here cost more than the rest of the access log (bench:http).
+    const record: AccessRecord = {
+      id: r.id,
+      method: r.method,
+      path: r.path,
       route: target?.route.name ?? unroutedLabel,
       endpoint: endpoint ? `${endpoint.host}:${endpoint.port}` : null,
+      status: r.status,
+      bytes: r.bytes,
       ms: Math.round((performance.now() - started) * 100) / 100,
-    });
+      aborted: r.aborted,
+    };
+    if (r.websocket) (record as { websocket?: true }).websocket = true;
+    this.record(target, record);
   }
 
   record(target: Target | undefined, r: AccessRecord): void {
