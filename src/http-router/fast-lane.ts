@@ -306,7 +306,9 @@ class Exchange implements UpstreamOwner {
     this.res = res;
     this.status = res.status;
     this.phase = Phase.Body;
-    up.socket.setTimeout(d.http().timeouts.idle);
+    const t = d.http().timeouts;
+    // From here the body may pause for up to the idle timeout (the same value by default: no timer churn then).
+    if (t.idle !== t.upstream) up.socket.setTimeout(t.idle);
     const headers = d.passes(res.headers, {
       job: this.job,
       endpoint: this.endpoint!,
