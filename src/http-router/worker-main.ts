@@ -47,6 +47,9 @@ async function start(config: Config, logLevel: string) {
   }
 }
 
+/** How long a closed worker stays to answer connection hand-offs already on their way (ms). */
+const HANDOFF_SETTLE_MS = 500;
+
 async function stop(deadline: number) {
   try {
     await router?.close(deadline);
@@ -55,7 +58,10 @@ async function stop(deadline: number) {
     log?.error({ err }, 'router worker close failed');
   }
   log?.flush();
-  process.exit(0);
+  // node:cluster's primary may have handed this worker a connection just before it heard that the server
+  // closed: the worker answers "not accepted" and the primary gives it to another worker, but only if this
+  // process is still there to answer. Exiting at once lost such a connection (a client hung during a reload).
+  setTimeout(() => process.exit(0), HANDOFF_SETTLE_MS);
 }
 
 process.on('message', (msg: ToWorker) => {
