@@ -47,7 +47,8 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
         id,
         method: req.method ?? '',
         path,
-        status: res.statusCode,
+        // Gone before any answer: nginx's 499, not the 200 Node's response object starts with.
+        status: res.headersSent ? res.statusCode : 499,
         bytes: j ? j.bytes : Number(res.getHeader('content-length') ?? 0),
         aborted: !res.writableFinished,
       });

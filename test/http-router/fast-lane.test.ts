@@ -742,3 +742,26 @@ t.test('a throw inside the lane (a bug) cuts that connection, logs it, and the l
   t.ok(await eventually(() => lines.filter((l) => l['msg'] === 'fast lane request failed').length === 2));
   t.match(lines.find((l) => l['msg'] === 'fast lane request failed'), { level: 50, err: { message: 'boom' } });
 });
+
+t.test('a client that leaves before the answer is logged as 499 and its upstream connection is closed, on both paths', async (t) => {
+  // The backend reads the request and never answers.
+  const b = await scripted(t, () => undefined);
+  const r = await startRouter(t, [masterRoute('master1', { http: [b.endpoint] })]);
+  const leave = async (request: string) => {
+    const s = connect(r.port, '127.0.0.1');
+    s.on('error', () => undefined);
+    await new Promise((resolve) => s.once('connect', resolve));
+    const seen = b.requests.length;
+    s.write(request);
+    t.ok(await eventually(() => b.requests.length === seen + 1), 'the backend got the request');
+    s.destroy();
+  };
+  await leave(`GET /master1/lane HTTP/1.1\r\nHost: ${domain}\r\n\r\n`);
+  await leave(`POST /master1/node HTTP/1.1\r\nHost: ${domain}\r\nContent-Length: 2\r\n\r\nhi`);
+  t.ok(await eventually(() => r.accessLog().length === 2));
+  t.match(r.accessLog(), [
+    { path: '/master1/lane', status: 499, aborted: true },
+    { path: '/master1/node', status: 499, aborted: true },
+  ]);
+  t.ok(await eventually(() => b.closed() === 2), 'both upstream connections are closed, not left to time out');
+});
