@@ -49,7 +49,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
         path,
         // Gone before any answer: nginx's 499, not the 200 Node's response object starts with.
         status: res.headersSent ? res.statusCode : 499,
-        bytes: j ? j.bytes : Number(res.getHeader('content-length') ?? 0),
+        bytes: j ? j.bytes : req.method === 'HEAD' ? 0 : Number(res.getHeader('content-length') ?? 0),
         aborted: !res.writableFinished,
       });
     });

@@ -26,6 +26,17 @@ t.test('404: no master of that name (path and domain routing), HTML and JSON', a
   const d = await ask(r.port, '/', { host: `nobody.${domain}:8080`, headers: json });
   t.equal(d.body, '{"status":404,"error":"E_NO_ROUTE","message":"no master named \\"nobody\\"","index":"//pse.example.com:8080/"}');
   t.equal((await ask(r.port, '/nobody', { method: 'HEAD' })).body, '', 'HEAD: headers only');
+  const log = r.accessLog();
+  t.same(
+    log.map((l) => [l['status'], l['bytes']]),
+    [
+      [404, Buffer.byteLength(h.body)],
+      [404, Buffer.byteLength(j.body)],
+      [404, Buffer.byteLength(d.body)],
+      [404, 0],
+    ],
+    "the access log counts the page's bytes (none for HEAD)",
+  );
 });
 
 t.test('404: a Host that is none of ours', async (t) => {

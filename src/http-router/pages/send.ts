@@ -9,7 +9,10 @@ export function sendPage(res: ServerResponse, page: Page, head: boolean): void {
     return;
   }
   const body = Buffer.from(page.body);
-  res.writeHead(page.status, { ...page.headers, 'content-length': String(body.length) });
+  // Set one by one, not passed to writeHead: the access log reads content-length back with getHeader.
+  for (const [k, v] of Object.entries(page.headers)) res.setHeader(k, v);
+  res.setHeader('content-length', body.length);
+  res.writeHead(page.status);
   res.end(head ? undefined : body);
 }
 
