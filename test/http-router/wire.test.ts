@@ -17,7 +17,11 @@ t.test('parseRequestHead accepts bodyless GET/HEAD in origin form with one Host'
     headers: { host: 'pse.example.com', accept: 'text/html', 'x-empty': '' },
     close: false,
   });
-  t.equal(Object.getPrototypeOf(g!.headers), null, 'null prototype like req.headers');
+  // A plain object (fast in V8): names Object's prototype has must not leak in or mislead the checks.
+  t.equal(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', '__proto__: x')), null, '__proto__ goes to Node');
+  t.same(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Constructor: x'))?.headers, { host: 'a', constructor: 'x' }, 'an inherited name is an ordinary header');
+  t.equal(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'constructor: x', 'constructor: y')), null, 'and repeating it is a repeat');
+  t.equal(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'toString: x'))?.headers['tostring'], 'x');
   const h = parseRequestHead(head('HEAD / HTTP/1.1', 'HOST:\tpse.example.com', 'User-Agent: curl/8'));
   t.equal(h?.method, 'HEAD');
   t.equal(h?.url, '/');
@@ -316,4 +320,11 @@ t.test('Connection tokens are whole list elements, not substrings; Transfer-Enco
   t.equal(parseResponseHead('HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: x-keep-alive-ish', false).keepAlive, false);
   t.same([hasToken('a, b ,C', 'c'), hasToken('abc', 'b'), hasToken('', 'close')], [true, false, false]);
   t.throws(() => parseResponseHead('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked', false), { name: 'Error', message: 'transfer-encoding in an HTTP/1.0 response' });
+});
+
+t.test('parseResponseHead keeps prototype names out of its plain header object', async (t) => {
+  t.throws(() => parseResponseHead('HTTP/1.1 200 OK\r\n__proto__: {}\r\nContent-Length: 0', false), { message: 'a header named __proto__' });
+  const r = parseResponseHead('HTTP/1.1 200 OK\r\nconstructor: a\r\nConstructor: b\r\nvalueOf: c\r\nContent-Length: 0', false);
+  t.same(r.headers, { constructor: 'a, b', valueof: 'c', 'content-length': '0' });
+  t.equal(Object.getPrototypeOf(r.headers), Object.prototype);
 });
