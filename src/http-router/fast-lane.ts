@@ -6,9 +6,9 @@ import { forwardInfo, prepareRequestHeaders } from './headers.js';
 import type { Observer } from './observe.js';
 import { errorPage, wantsJson } from './pages/pages.js';
 import { writeRawPage } from './pages/send.js';
-import { upstreamProblem, type Job, type UpstreamProblem } from './proxy.js';
+import { newJob, retryEndpoint, upstreamProblem, type Job, type UpstreamProblem } from './proxy.js';
 import type { ResponsePasses } from './response-passes.js';
-import { pickEndpoint, type Resolver } from './resolve.js';
+import { pathOnly, pickEndpoint, type Resolver } from './resolve.js';
 import type { Upstream} from './upstream-pool.js';
 import { UpstreamPool, type UpstreamOwner } from './upstream-pool.js';
 import { ChunkedTracker, HEAD_END, parseRequestHead, parseResponseHead, serializeHead, type RequestHead, type ResponseHead } from './wire.js';
@@ -33,8 +33,6 @@ const OWN_PREFIX = '/_ci-edge/';
 const KEEP_ALIVE_TIMEOUT = 5_000;
 /** An upstream response head larger than this is refused (Node's client default is 16 KiB). */
 const MAX_RESPONSE_HEAD = 64 * 1024;
-
-const retryable = new Set(['ECONNREFUSED', 'ECONNRESET']);
 
 export interface FastLaneDeps {
   /** The current configuration and route table (both replaced by a reload). */
@@ -150,9 +148,8 @@ class ClientConn {
     if (head === null || head.url.startsWith(OWN_PREFIX)) return this.handOff(chunk);
     const r = d.resolver().resolve(head.headers.host, head.url);
     if (r.kind !== 'proxy' || r.target.endpoints.length === 0) return this.handOff(chunk);
-    const job: Job = { target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto: 'http', endpoint: undefined, bytes: 0, bodyless: true };
     this.socket.setTimeout(d.http().timeouts.idle);
-    this.exchange = new Exchange(this, this.lane, head, job);
+    this.exchange = new Exchange(this, this.lane, head, newJob(r, 'http', true));
     this.exchange.start();
   }
 
@@ -232,8 +229,7 @@ class Exchange implements UpstreamOwner {
     private readonly job: Job,
   ) {
     this.id = lane.d.observer.nextId();
-    const q = head.url.indexOf('?');
-    this.path = q === -1 ? head.url : head.url.slice(0, q);
+    this.path = pathOnly(head.url);
     prepareRequestHeaders(head.headers, head.method, conn.socket, forwardInfo(job), false);
   }
 
@@ -406,13 +402,11 @@ class Exchange implements UpstreamOwner {
     this.up = null;
     this.pending = null;
     if (code === 'E_UPSTREAM_REFUSED' || this.timedOut) d.registry.endpointFailed(target.route.name, endpoint);
-    if (!this.retried && !this.timedOut && retryable.has(errno) && (target.endpoints.length > 1 || errno === 'ECONNRESET')) {
-      const next = pickEndpoint(target, endpoint);
-      if (next) {
-        this.retried = true;
-        d.log.debug({ id: this.id, route: target.route.name, endpoint: `${endpoint.host}:${endpoint.port}`, err: errno }, 'retrying on another endpoint');
-        return this.send(next);
-      }
+    const next = !this.retried && !this.timedOut ? retryEndpoint(this.job, endpoint, errno) : undefined;
+    if (next) {
+      this.retried = true;
+      d.log.debug({ id: this.id, route: target.route.name, endpoint: `${endpoint.host}:${endpoint.port}`, err: errno }, 'retrying on another endpoint');
+      return this.send(next);
     }
     const page = errorPage({ code, name: target.route.name }, wantsJson(this.head.headers.accept as string | undefined));
     this.status = page.status;

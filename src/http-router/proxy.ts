@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { Endpoint, RegistryView } from '../registry/types.js';
 import { forwardInfo, prepareRequestHeaders } from './headers.js';
 import { createResponsePasses } from './response-passes.js';
-import { pickEndpoint, type Target } from './resolve.js';
+import { pickEndpoint, type Resolution, type Target } from './resolve.js';
 
 /**
  * The only module that knows http-proxy (STYLE.md §9): swapping it for http-proxy-3 is this one file.
@@ -41,6 +41,16 @@ export function upstreamProblem(err: NodeJS.ErrnoException, timedOut: boolean): 
 /** A connection that failed before the backend saw the request can go to another endpoint. */
 const retryable = new Set(['ECONNREFUSED', 'ECONNRESET']);
 
+/**
+ * Where the one retry of a failed attempt goes, for both HTTP paths (the caller has checked it is the first
+ * failure, before any answer and not a timeout): only bodyless requests, only on a refused or reset connection,
+ * to another endpoint, or to the same one after a reset (a pooled connection the backend had just closed).
+ */
+export function retryEndpoint(job: Job, failed: Endpoint, errno: string): Endpoint | undefined {
+  if (!job.bodyless || !retryable.has(errno) || (job.target.endpoints.length < 2 && errno !== 'ECONNRESET')) return undefined;
+  return pickEndpoint(job.target, failed);
+}
+
 /** One proxied request (or WebSocket) as the server tracks it; the proxy fills in what happened. */
 export interface Job {
   readonly target: Target;
@@ -53,6 +63,11 @@ export interface Job {
   bytes: number;
   /** No Content-Length and no Transfer-Encoding: nothing to stream up (RFC 9112 §6.3). */
   bodyless: boolean;
+}
+
+/** A new job for a resolved request. */
+export function newJob(r: Extract<Resolution, { kind: 'proxy' }>, proto: 'http' | 'https', bodyless: boolean): Job {
+  return { target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto, endpoint: undefined, bytes: 0, bodyless };
 }
 
 /** Stands in for the request stream of a bodyless request: `pipe` just ends the upstream request. */
@@ -194,16 +209,11 @@ export function createProxy(d: ProxyDeps): Proxy {
       res.destroy();
       return;
     }
-    const canRetry =
-      !a.retried && !a.responded && !a.timedOut && retryable.has(err.code ?? '') && job.bodyless &&
-      (job.target.endpoints.length > 1 || err.code === 'ECONNRESET');
-    if (canRetry) {
-      const next = pickEndpoint(job.target, a.endpoint);
-      if (next) {
-        log.debug({ route: job.target.route.name, endpoint: `${a.endpoint.host}:${a.endpoint.port}`, err: err.code }, 'retrying on another endpoint');
-        attempt(req, res, job, next, true);
-        return;
-      }
+    const next = !a.retried && !a.responded && !a.timedOut ? retryEndpoint(job, a.endpoint, err.code ?? '') : undefined;
+    if (next) {
+      log.debug({ route: job.target.route.name, endpoint: `${a.endpoint.host}:${a.endpoint.port}`, err: err.code }, 'retrying on another endpoint');
+      attempt(req, res, job, next, true);
+      return;
     }
     d.onProblem(req, res, job, code);
   }

@@ -69,6 +69,12 @@ export function pickEndpoint(target: Target, avoid?: Endpoint): Endpoint | undef
   return ep;
 }
 
+/** A request target without its query (`/master1/job/x?y=1` → `/master1/job/x`). */
+export function pathOnly(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
 const dotSegment = /(?:^|\/)\.{1,2}(?:\/|$)/;
 
 /**

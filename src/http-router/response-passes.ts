@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Endpoint } from '../registry/types.js';
 import { responseHeaders, rewriteResponseLocations, type OutgoingHeaders } from './headers.js';
 import type { Job } from './proxy.js';
+import { pathOnly } from './resolve.js';
 
 /** What the response passes need to know about the exchange (both HTTP paths fill it in). */
 export interface PassInput {
@@ -52,9 +53,4 @@ export function createResponsePasses(extensions: readonly HttpExtension[], log: 
     }
     return headers;
   };
-}
-
-function pathOnly(path: string): string {
-  const q = path.indexOf('?');
-  return q === -1 ? path : path.slice(0, q);
 }

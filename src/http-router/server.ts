@@ -11,8 +11,8 @@ import { hasRequestBody } from './headers.js';
 import { Observer } from './observe.js';
 import { errorPage, indexPage, wantsJson, type Problem } from './pages/pages.js';
 import { redirect, sendPage, writeRawPage } from './pages/send.js';
-import { createProxy, type Job, type Proxy } from './proxy.js';
-import { portOf, Resolver, type Target } from './resolve.js';
+import { createProxy, newJob, type Job, type Proxy } from './proxy.js';
+import { pathOnly, portOf, Resolver, type Target } from './resolve.js';
 import { createResponsePasses } from './response-passes.js';
 import { loadSniContexts, type SniContexts } from './tls.js';
 
@@ -58,8 +58,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
   function onRequest(req: IncomingMessage, res: ServerResponse) {
     const started = performance.now();
     const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+    const path = pathOnly(url);
     const tracked: { target?: Target; job?: Job } = {};
     track(req, res, started, observer.nextId(), path, tracked);
     // Shutting down: this response is the connection's last, so it closes instead of idling to the deadline.
@@ -87,7 +86,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
         case 'proxy': {
           tracked.target = r.target;
           if (r.target.endpoints.length === 0) return answer(req, res, { code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
-          const job: Job = { target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto: encrypted ? 'https' : 'http', endpoint: undefined, bytes: 0, bodyless: !hasRequestBody(req.headers) };
+          const job = newJob(r, encrypted ? 'https' : 'http', !hasRequestBody(req.headers));
           tracked.job = job;
           return proxy!.web(req, res, job);
         }
@@ -109,13 +108,12 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     let job: Job | undefined;
     let status = 101;
     const url = req.url ?? '/';
-    const q = url.indexOf('?');
     socket.once('close', () => {
       webSockets.delete(socket);
       observer.finish(target, job?.endpoint, started, {
         id,
         method: req.method ?? '',
-        path: q === -1 ? url : url.slice(0, q),
+        path: pathOnly(url),
         status,
         bytes: job?.bytes ?? 0,
         aborted: false,
@@ -137,7 +135,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       target = r.target;
       if (r.target.endpoints.length === 0) return fail({ code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
       const encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
-      job = { target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto: encrypted ? 'https' : 'http', endpoint: undefined, bytes: 0, bodyless: true };
+      job = newJob(r, encrypted ? 'https' : 'http', true);
       webSockets.add(socket);
       proxy!.ws(req, socket, head, job);
     } catch (err) {
