@@ -2,13 +2,14 @@
  * Marathon's REST API over axios (the one module that knows axios), across several Marathon URLs: requests go
  * to the leader found through `/v2/leader`, and fail over to the next URL when one stops answering.
  */
-import { isAscii } from 'node:buffer';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { CiEdgeError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
+import { AppsReader, decodeBody } from './body.js';
 import type { MarathonApp } from './types.js';
 
 export interface MarathonClientOptions {
@@ -35,18 +36,6 @@ function unreachable(res: AxiosResponse | undefined): boolean {
 export interface MarathonReply {
   readonly status: number;
   readonly text: string;
-}
-
-/**
- * The body as a string. Marathon's JSON is ASCII in practice (ids, hosts, ISO times; JSON escapes the rest), and
- * an ASCII buffer decodes as latin1 with a plain copy, where V8's UTF-8 decoder took ~5 ms for the 8.3 MiB
- * /v2/apps of 2000 apps (issue #2). Anything else is decoded as UTF-8 with a leading BOM dropped, as axios's
- * own `responseType: 'text'` did.
- */
-export function decodeBody(body: Buffer): string {
-  if (isAscii(body)) return body.toString('latin1');
-  const text = body.toString('utf8');
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 export class MarathonClient {
@@ -109,11 +98,34 @@ export class MarathonClient {
     return leader;
   }
 
-  /** `GET /v2/apps?embed=apps.tasks`. */
-  async listApps(): Promise<{ apps: unknown[]; bytes: number }> {
-    const { body, bytes } = await this.getJson<{ apps?: unknown }>('/v2/apps?embed=apps.tasks');
-    if (!Array.isArray(body.apps)) throw new CiEdgeError('E_MARATHON_BAD_RESPONSE', ['/v2/apps without an "apps" array']);
-    return { apps: body.apps, bytes };
+  /**
+   * `GET /v2/apps?embed=apps.tasks`, handing each app to `onApp` as it is parsed, while the body still arrives
+   * (see body.ts), so that the caller can map it and let it go. Returns the number of apps and of body bytes.
+   */
+  async listApps(onApp: (app: unknown) => void): Promise<{ apps: number; bytes: number }> {
+    const path = '/v2/apps?embed=apps.tasks';
+    const { res, url } = await this.send<Readable>(path, 'stream');
+    if (res.status >= 300) {
+      const reply = toReply(res.status, await readAll(res.data));
+      if (reply.status === 404) throw new CiEdgeError('E_MARATHON_BAD_RESPONSE', ['/v2/apps without an "apps" array']);
+      this.checkStatus(reply, path);
+    }
+    const reader = new AppsReader(onApp);
+    let lastByte = performance.now();
+    try {
+      for await (const chunk of res.data) {
+        lastByte = performance.now();
+        reader.push(chunk as Buffer);
+      }
+    } catch (err) {
+      this.opts.metrics?.marathonErrors.inc({ kind: 'unreachable' });
+      // axios's timeout is the socket's idle timeout, and it ends a stalled body as plainly 'aborted'.
+      const idle = performance.now() - lastByte;
+      const why = idle >= this.opts.requestTimeout * 0.9 ? `no byte for ${Math.round(idle)} ms` : describe(err);
+      throw new CiEdgeError('E_MARATHON_UNREACHABLE', [`${url}${path}: ${why} after ${reader.bytes} bytes`], { cause: err });
+    }
+    const apps = this.parsing(path, () => reader.end());
+    return { apps, bytes: reader.bytes };
   }
 
   /** `GET /v2/apps/<id>?embed=app.tasks`; null when Marathon says the app does not exist. */
@@ -134,18 +146,41 @@ export class MarathonClient {
 
   /** Any JSON GET against the leader with failover (used for leader probes of services too). */
   async getJson<T>(path: string, onStatus?: (res: MarathonReply) => void): Promise<{ body: T; bytes: number; url: string }> {
+    const { reply, raw, url } = await this.get(path);
+    onStatus?.(reply);
+    if (reply.status === 404) return { body: {} as T, bytes: raw.length, url };
+    this.checkStatus(reply, path);
+    const body = this.parsing(path, () => {
+      const parsed: unknown = JSON.parse(reply.text);
+      if (!parsed || typeof parsed !== 'object') throw new Error('not a JSON object');
+      return parsed as T;
+    });
+    return { body, bytes: raw.length, url };
+  }
+
+  /** A GET against the leader, its body decoded when asked for. */
+  private async get(path: string): Promise<{ reply: MarathonReply; raw: Buffer; url: string }> {
+    const { res, url } = await this.send<Buffer>(path, 'arraybuffer');
+    return { reply: toReply(res.status, res.data), raw: res.data, url };
+  }
+
+  /** A GET against the leader, failing over to the next URL while one does not answer or answers 5xx. */
+  private async send<T extends Buffer | Readable>(path: string, responseType: 'arraybuffer' | 'stream'): Promise<{ res: AxiosResponse<T>; url: string }> {
     let lastError = 'no Marathon URL configured';
     for (let n = 0; n < this.urls.length; n++) {
       const i = (this.current + n) % this.urls.length;
       const base = this.urls[i]!;
-      let res: AxiosResponse<Buffer> | undefined;
+      let res: AxiosResponse<T> | undefined;
       try {
-        res = await this.http.get<Buffer>(base + path);
+        res = await this.http.get<T>(base + path, { responseType });
       } catch (err) {
         lastError = `${base}${path}: ${describe(err)}`;
       }
       if (unreachable(res)) {
-        if (res) lastError = `${base}${path}: HTTP ${res.status}`;
+        if (res) {
+          lastError = `${base}${path}: HTTP ${res.status}`;
+          if (!Buffer.isBuffer(res.data)) res.data.destroy();
+        }
         this.opts.metrics?.marathonErrors.inc({ kind: 'unreachable' });
         this.log.warn({ url: base + path, err: lastError }, 'Marathon did not answer');
         continue;
@@ -154,24 +189,23 @@ export class MarathonClient {
         this.log.warn({ from: this.baseUrl, to: base }, 'failed over to another Marathon');
         this.current = i;
       }
-      const reply: MarathonReply = { status: res!.status, text: decodeBody(res!.data) };
-      onStatus?.(reply);
-      return { body: this.parse<T>(reply, path), bytes: res!.data.length, url: base };
+      return { res: res!, url: base };
     }
     throw new CiEdgeError('E_MARATHON_UNREACHABLE', [lastError]);
   }
 
-  private parse<T>(res: MarathonReply, path: string): T {
-    if (res.status === 404) return {} as T;
-    if (res.status >= 300) {
-      this.opts.metrics?.marathonErrors.inc({ kind: 'status' });
-      throw new CiEdgeError('E_MARATHON_BAD_RESPONSE', [`${path}: HTTP ${res.status} ${this.bodyMessage(res)}`]);
-    }
+  private checkStatus(res: MarathonReply, path: string): void {
+    if (res.status < 300) return;
+    this.opts.metrics?.marathonErrors.inc({ kind: 'status' });
+    throw new CiEdgeError('E_MARATHON_BAD_RESPONSE', [`${path}: HTTP ${res.status} ${this.bodyMessage(res)}`]);
+  }
+
+  /** Runs a parse; bad JSON is counted and reported as Marathon's malformed answer. */
+  private parsing<T>(path: string, parse: () => T): T {
     try {
-      const body: unknown = JSON.parse(res.text);
-      if (!body || typeof body !== 'object') throw new Error('not a JSON object');
-      return body as T;
+      return parse();
     } catch (err) {
+      if (err instanceof CiEdgeError) throw err;
       this.opts.metrics?.marathonErrors.inc({ kind: 'malformed' });
       throw new CiEdgeError('E_MARATHON_BAD_RESPONSE', [`${path}: malformed JSON (${(err as Error).message})`], { cause: err });
     }
@@ -190,6 +224,23 @@ export class MarathonClient {
     this.agents.http.destroy();
     this.agents.https.destroy();
   }
+}
+
+/** A status and a body decoded only when first asked for (a body is mostly parsed from its bytes). */
+function toReply(status: number, raw: Buffer): MarathonReply {
+  let text: string | undefined;
+  return {
+    status,
+    get text() {
+      return (text ??= decodeBody(raw));
+    },
+  };
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 export function describe(err: unknown): string {

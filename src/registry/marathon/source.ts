@@ -50,6 +50,12 @@ interface Owned {
   readonly taskIds: readonly string[];
 }
 
+/** One app of a full sync: its id and what it mapped to (null: skipped, or superseded by a refresh). */
+interface MappedApp {
+  readonly id: string;
+  readonly owned: Owned | null;
+}
+
 export class MarathonSource implements RouteSource {
   readonly id = 'marathon';
   readonly client: MarathonClient;
@@ -172,16 +178,24 @@ export class MarathonSource implements RouteSource {
     this.touched = new Map();
     try {
       const leader = await this.client.discoverLeader();
-      // Only this holder stays in this frame: applyFullSync takes the parsed body out of it (see there).
-      const fetched: { apps: readonly unknown[] | null; bytes: number } = await this.client.listApps();
+      // Each app is mapped as it is parsed and then let go (body.ts): only the mappings outlive this call.
+      const mapped: MappedApp[] = [];
+      let tasks = 0;
+      const fetched = await this.client.listApps((raw) => {
+        const app = raw as MarathonApp;
+        tasks += Array.isArray(app?.tasks) ? app.tasks.length : 0;
+        const id = typeof app?.id === 'string' ? app.id : '';
+        // A targeted refresh that finished already is newer than this app: applyFullSync takes it instead.
+        mapped.push({ id, owned: this.touched?.has(id) ? null : this.map(app) });
+      });
       if (this.closed) return;
       const fetchMs = performance.now() - started;
-      const { routes, apps, tasks } = this.applyFullSync(fetched);
+      const routes = this.applyFullSync(mapped);
       this.sink?.replace(routes, { leader });
       const ms = performance.now() - started;
       this.opts.metrics?.syncDuration.observe(ms / 1000);
       this.syncFailures = 0;
-      this.log.info({ reason, apps, tasks, routes: routes.length, bytes: fetched.bytes, leader, fetchMs: Math.round(fetchMs), ms: Math.round(ms) }, 'marathon sync');
+      this.log.info({ reason, apps: fetched.apps, tasks, routes: routes.length, bytes: fetched.bytes, leader, fetchMs: Math.round(fetchMs), ms: Math.round(ms) }, 'marathon sync');
       this.scheduleResync(this.opts.config.resyncInterval);
     } catch (err) {
       if (this.closed) return;
@@ -203,17 +217,11 @@ export class MarathonSource implements RouteSource {
   }
 
   /**
-   * Maps every app; one bad app is logged and skipped. Returns all routes, in app order, and counts.
-   *
-   * Takes the parsed /v2/apps out of `fetched`, so that it is garbage as soon as this returns: ~20 MB of young
-   * objects that a scavenge during the snapshot rebuild that follows would otherwise copy (7-17 ms pauses in
-   * a 2000-app sync, issue #2; `--trace-gc`). Runs once per sync, so mostly unoptimized: its loops are indexed
-   * or forEach, because for-of there allocates an iterator result (and an entry pair) per step, 10,000s a sync.
+   * Builds the routes from a sync's mapped apps, in app order, and forgets what the sync no longer lists.
+   * Runs once per sync, so mostly unoptimized: its loops are indexed or forEach, because for-of there allocates
+   * an iterator result (and an entry pair) per step, 10,000s a sync.
    */
-  private applyFullSync(fetched: { apps: readonly unknown[] | null }): { routes: RouteInput[]; apps: number; tasks: number } {
-    const apps = fetched.apps ?? [];
-    fetched.apps = null;
-    let tasks = 0;
+  private applyFullSync(apps: readonly MappedApp[]): RouteInput[] {
     const routes: RouteInput[] = [];
     const sync = ++this.syncCount;
     const seen = this.taskSeenIn;
@@ -221,10 +229,8 @@ export class MarathonSource implements RouteSource {
     this.nameOwner.clear();
     const touched = this.touched ?? new Map<string, Owned | null>();
     for (let i = 0; i < apps.length; i++) {
-      const app = apps[i] as MarathonApp;
-      tasks += app?.tasks?.length ?? 0;
-      const id = typeof app?.id === 'string' ? app.id : '';
-      const mapped = touched.has(id) ? (touched.get(id) ?? null) : this.map(app);
+      const id = apps[i]!.id;
+      const mapped = touched.has(id) ? (touched.get(id) ?? null) : apps[i]!.owned;
       touched.delete(id);
       if (!mapped) continue;
       const taskIds = mapped.taskIds;
@@ -252,7 +258,7 @@ export class MarathonSource implements RouteSource {
     });
     const forgetBefore = Date.now() - this.opts.config.resyncInterval;
     for (const [id, at] of this.ended) if (at < forgetBefore) this.ended.delete(id);
-    return { routes, apps: apps.length, tasks };
+    return routes;
   }
 
   private map(app: MarathonApp): Owned | null {
