@@ -7,13 +7,13 @@
  * Prints req/s and p50/p99 latency of each and the ratios (goals: ci-edge/nginx ≥ 0.5; 2000/1 routes ≥ 0.95).
  * Installs nginx and wrk with apt-get when missing. Options: `--workers N` (default 1), `--duration S` (8).
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../test/helpers/ports.js';
+import { ensureTools, waitForPort } from './support.js';
 
 const { values } = parseArgs({ options: { workers: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' } } });
 const workers = Number(values.workers ?? 1);
@@ -24,31 +24,6 @@ const dir = mkdtempSync(join(tmpdir(), 'ci-edge-bench-http-'));
 // nginx workers run as an unprivileged user when started by root: they must be able to read the files.
 chmodSync(dir, 0o755);
 const children: ChildProcess[] = [];
-
-function ensureTools() {
-  const missing = ['nginx', 'wrk'].filter((t) => spawnSync('sh', ['-c', `command -v ${t} || test -x /usr/sbin/${t}`]).status !== 0);
-  if (missing.length === 0) return;
-  console.log(`installing ${missing.join(' ')} with apt-get`);
-  execFileSync('apt-get', ['update'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-}
-
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 function startNginx(name: string, serverBlock: string, upstream = ''): ChildProcess {
   const prefix = join(dir, name);
@@ -110,7 +85,10 @@ function measure(label: string, port: number): Result {
 }
 
 async function main() {
-  ensureTools();
+  ensureTools([
+    { needs: 'nginx', pkg: 'nginx' },
+    { needs: 'wrk', pkg: 'wrk' },
+  ]);
   mkdirSync(join(dir, 'www', 'master1'), { recursive: true });
   writeFileSync(join(dir, 'www', 'master1', 'file.txt'), 'x'.repeat(1024));
   const backendPort = await freePort();

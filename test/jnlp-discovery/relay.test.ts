@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { adoptOnRead, relayReads } from '../../src/jnlp-discovery/relay.js';
+import { adoptOnRead, BULK_SIZE, relayReads } from '../../src/jnlp-discovery/relay.js';
 import { splice } from '../../src/jnlp-discovery/splice.js';
 import { createMetrics } from '../../src/metrics.js';
 import { testRegistry } from '../helpers/registry.js';
@@ -172,7 +172,7 @@ t.test('a slow master: the relay waits for it, nothing is lost', async (t) => {
   t.equal(sha(got), sha(payload), 'every byte arrived in order');
 });
 
-t.test('backpressure: while the far side does not read, the relay holds at most one read (64 KiB) queued', async (t) => {
+t.test('backpressure: while the far side does not read, the relay holds at most one read (256 KiB) queued', async (t) => {
   // agent -> (accepted, adopted) relay -> out -> master, all real sockets; the master does not read at first.
   const accepted: Socket[] = [];
   const masters: Socket[] = [];
@@ -216,7 +216,7 @@ t.test('backpressure: while the far side does not read, the relay holds at most 
   m.resume();
   await new Promise((r) => m.once('end', r));
   t.equal(sha(got), sha(payload), 'every byte arrived once the master read');
-  t.ok(maxQueued <= 64 * 1024, `at most one read queued in the relay (${maxQueued} bytes at the peak)`);
+  t.ok(maxQueued <= BULK_SIZE, `at most one read queued in the relay (${maxQueued} bytes at the peak)`);
 });
 
 t.test('a reset on either side takes the other leg down and is logged', async (t) => {
