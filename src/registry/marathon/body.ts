@@ -39,8 +39,9 @@ export function decodeBody(body: Buffer): string {
 export class AppsReader {
   private buf = Buffer.allocUnsafe(256 * 1024);
   private filled = 0;
-  /** Offset in `buf` of the app being received; -1 before the head is checked; `whole` for another shape. */
+  /** Offset in `buf` of the app being received; -1 until the head is checked. */
   private start = -1;
+  /** The body does not open as Marathon's compact JSON does: it is kept whole and parsed at the end. */
   private whole = false;
   /** Where the search for the next app's end resumes (a separator may straddle two chunks). */
   private from = 0;
@@ -62,8 +63,10 @@ export class AppsReader {
   }
 
   end(): number {
-    const rest = this.buf.subarray(this.whole ? 0 : Math.max(this.start, 0), this.filled);
-    const doc = this.whole || this.start === -1 ? decodeBody(rest) : '{"apps":[' + decodeBody(rest);
+    // A body shorter than the head is parsed whole too: it can only be an error, and JSON.parse will name it.
+    const whole = this.whole || this.start === -1;
+    const rest = this.buf.subarray(whole ? 0 : this.start, this.filled);
+    const doc = whole ? decodeBody(rest) : '{"apps":[' + decodeBody(rest);
     const apps = (JSON.parse(doc) as { apps?: unknown } | null)?.apps;
     if (!Array.isArray(apps)) throw new CiEdgeError('E_MARATHON_BAD_RESPONSE', ['/v2/apps without an "apps" array']);
     for (let i = 0; i < apps.length; i++) this.onApp(apps[i]);
