@@ -10,7 +10,7 @@ export const defaults = {
   },
   http: {
     listen: '0.0.0.0:8080',
-    timeouts: { connect: 5_000, idle: 120_000, headers: 20_000, upstream: 120_000 },
+    timeouts: { connect: 5_000, idle: 120_000, headers: 20_000, upstream: 120_000, keepAlive: 5_000 },
     maxHeaderSize: 16_384,
     keepAliveSockets: 256,
     workers: 1,

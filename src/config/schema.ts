@@ -137,15 +137,18 @@ function http(r: Reader): HttpConfig {
     if (certs.length === 0) h['certs']!.fail('needs at least one { cert, key }');
     https = { listen: h['listen']!.listen('0.0.0.0:8443'), certs };
   }
-  const t = o['timeouts']!.present ? o['timeouts']!.object(['connect', 'idle', 'headers', 'upstream']) : null;
+  const t = o['timeouts']!.present ? o['timeouts']!.object(['connect', 'idle', 'headers', 'upstream', 'keepAlive']) : null;
   const time = (k: keyof typeof d.timeouts) => (t ? positive(t[k]!, d.timeouts[k]) : d.timeouts[k]);
+  const keepAlive = time('keepAlive');
+  // Node tells clients the keep-alive timeout in whole seconds (`Keep-Alive: timeout=N`); 0 would mean "none".
+  if (keepAlive < 1000) t!['keepAlive']!.fail('must be at least 1s');
   const redirectToHttps = o['redirectToHttps']!.boolean(false);
   if (redirectToHttps && !https) o['redirectToHttps']!.fail('needs http.https to redirect to');
   return {
     listen: o['listen']!.listen(d.listen),
     https,
     redirectToHttps,
-    timeouts: { connect: time('connect'), idle: time('idle'), headers: time('headers'), upstream: time('upstream') },
+    timeouts: { connect: time('connect'), idle: time('idle'), headers: time('headers'), upstream: time('upstream'), keepAlive },
     maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 1024, 1_048_576),
     keepAliveSockets: o['keepAliveSockets']!.integer(d.keepAliveSockets, 1, 100_000),
     // "auto": one router per core the process may use (issue #3).

@@ -49,6 +49,8 @@ export interface HttpConfig {
     readonly headers: number;
     /** Upstream response headers must arrive within this. */
     readonly upstream: number;
+    /** A client connection idle between two requests is closed after this (above a load balancer's idle timeout). */
+    readonly keepAlive: number;
   };
   readonly maxHeaderSize: number;
   readonly keepAliveSockets: number;

@@ -29,8 +29,6 @@ import { ChunkedTracker, HEAD_END, parseRequestHead, parseResponseHead, serializ
 
 /** Paths the extensions answer themselves (the JNLP discovery API): always Node's. */
 const OWN_PREFIX = '/_ci-edge/';
-/** Node's default `server.keepAliveTimeout`: an idle client connection is closed after it (ms). */
-const KEEP_ALIVE_TIMEOUT = 5_000;
 /** An upstream response head larger than this is refused (Node's client default is 16 KiB). */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
@@ -123,7 +121,7 @@ class ClientConn {
     private readonly lane: Lane,
   ) {
     socket.setNoDelay(true);
-    socket.setTimeout(KEEP_ALIVE_TIMEOUT);
+    socket.setTimeout(lane.d.http().timeouts.keepAlive);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -187,7 +185,7 @@ class ClientConn {
       this.handOff(unread);
       return;
     }
-    this.socket.setTimeout(KEEP_ALIVE_TIMEOUT);
+    this.socket.setTimeout(this.lane.d.http().timeouts.keepAlive);
   }
 
   private closed(): void {

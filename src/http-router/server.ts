@@ -172,6 +172,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     server.on('connect', onConnect);
     // Idle client sockets (also a body trickling in too slowly) are cut after the idle timeout.
     server.timeout = http.timeouts.idle;
+    server.keepAliveTimeout = http.timeouts.keepAlive;
     return server;
   }
 
@@ -268,6 +269,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       proxy = buildProxy(h);
       for (const { name, server } of servers) {
         server.timeout = h.timeouts.idle;
+        server.keepAliveTimeout = h.timeouts.keepAlive;
         if (name === 'https' && nextSni && nextSni !== sni) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(nextSni.defaultContext);
       }
       sni = nextSni;

@@ -765,3 +765,29 @@ t.test('a client that leaves before the answer is logged as 499 and its upstream
   ]);
   t.ok(await eventually(() => b.closed() === 2), 'both upstream connections are closed, not left to time out');
 });
+
+t.test('http.timeouts.keepAlive closes an idle client connection on both paths, not before', async (t) => {
+  const b = await echo(t);
+  // keepAlive above the header timeout: a request that comes late in the keep-alive wait still gets its answer.
+  const r = await startRouter(t, [masterRoute('master1', { http: [b.endpoint] })], { http: { timeouts: { keepAlive: '1s', headers: '300ms' } } });
+  // The lane closes after keepAlive; Node's server tells the client `timeout=1` and closes 1 s later than
+  // that (its HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER), so that a client honouring the hint closes first.
+  for (const [what, closesAfter, send] of [
+    ['lane', 1000, (c: Client) => c.get('/master1/x')],
+    ['node:http', 2000, (c: Client) => c.send(['POST /master1/x HTTP/1.1', `Host: ${domain}`, 'Content-Length: 1', '', 'y'].join('\r\n'))],
+  ] as const) {
+    const c = await Client.open(t, r.port);
+    send(c);
+    t.equal((await c.response()).status, 200, `${what}: first request`);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    send(c);
+    const second = await c.response();
+    t.equal(second.status, 200, `${what}: a request 700 ms into the wait is answered on the same connection`);
+    if (what === 'node:http') t.equal(second.headers['keep-alive'], 'timeout=1', 'the keep-alive timeout is announced');
+    const idle = Date.now();
+    await new Promise((resolve) => c.socket.once('close', resolve));
+    const after = Date.now() - idle;
+    t.ok(after >= closesAfter - 100 && after < closesAfter + 900, `${what}: closed ${after} ms after the last answer (expected ~${closesAfter})`);
+  }
+  t.throws(() => parseConfig({ domains: [domain], http: { timeouts: { keepAlive: '500ms' } } }), /http\.timeouts\.keepAlive: must be at least 1s/);
+});
