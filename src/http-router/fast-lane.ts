@@ -8,7 +8,7 @@ import { errorPage, wantsJson } from './pages/pages.js';
 import { writeRawPage } from './pages/send.js';
 import { newJob, retryEndpoint, upstreamProblem, type Job, type UpstreamProblem } from './proxy.js';
 import type { ResponsePasses } from './response-passes.js';
-import { pathOnly, pickEndpoint, type Resolver } from './resolve.js';
+import { endpointFailed, pathOnly, pickEndpoint, type Resolver } from './resolve.js';
 import type { Upstream} from './upstream-pool.js';
 import { UpstreamPool, type UpstreamOwner } from './upstream-pool.js';
 import { ChunkedTracker, HEAD_END, parseRequestHead, parseResponseHead, serializeHead, type RequestHead, type ResponseHead } from './wire.js';
@@ -399,7 +399,7 @@ class Exchange implements UpstreamOwner {
     this.up?.release(false);
     this.up = null;
     this.pending = null;
-    if (code === 'E_UPSTREAM_REFUSED' || this.timedOut) d.registry.endpointFailed(target.route.name, endpoint);
+    if (code === 'E_UPSTREAM_REFUSED' || this.timedOut) endpointFailed(d.registry, target, endpoint);
     const next = !this.retried && !this.timedOut ? retryEndpoint(this.job, endpoint, errno) : undefined;
     if (next) {
       this.retried = true;

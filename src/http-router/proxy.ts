@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { Endpoint, RegistryView } from '../registry/types.js';
 import { forwardInfo, prepareRequestHeaders } from './headers.js';
 import { createResponsePasses } from './response-passes.js';
-import { pickEndpoint, type Resolution, type Target } from './resolve.js';
+import { endpointFailed, pickEndpoint, type Resolution, type Target } from './resolve.js';
 
 /**
  * The only module that knows http-proxy (STYLE.md §9): swapping it for http-proxy-3 is this one file.
@@ -204,7 +204,7 @@ export function createProxy(d: ProxyDeps): Proxy {
     a.failed = true;
     const job = a.job;
     const code = upstreamProblem(err, a.timedOut);
-    if (code === 'E_UPSTREAM_REFUSED' || (a.timedOut && !a.responded)) d.registry.endpointFailed(job.target.route.name, a.endpoint);
+    if (code === 'E_UPSTREAM_REFUSED' || (a.timedOut && !a.responded)) endpointFailed(d.registry, job.target, a.endpoint);
     if (res.headersSent || res.destroyed || req.socket.destroyed) {
       res.destroy();
       return;
@@ -287,7 +287,7 @@ export function createProxy(d: ProxyDeps): Proxy {
           if (failed) return;
           failed = true;
           const code = upstreamProblem(err, timedOut);
-          if (code === 'E_UPSTREAM_REFUSED' || timedOut) d.registry.endpointFailed(route.name, endpoint);
+          if (code === 'E_UPSTREAM_REFUSED' || timedOut) endpointFailed(d.registry, job.target, endpoint);
           if (!upgraded && !socket.destroyed) d.onWsProblem(socket, job, code);
           socket.destroy();
         });

@@ -13,6 +13,8 @@ export interface Target {
   readonly endpoints: readonly Endpoint[];
   /** Next endpoint to try; kept across rebuilds while the route object is unchanged. */
   rr: number;
+  /** Per endpoint, until when it is skipped (performance.now() ms); null while none failed lately. */
+  down: Float64Array | null;
   /** Per-route cache the server keeps here (labelled metric children), so it lives as long as the route. */
   stats: unknown;
 }
@@ -39,7 +41,7 @@ export function buildTable(snapshot: Snapshot, prev: RouteTable | null): RouteTa
   for (const route of snapshot.routes.values()) {
     if (route.state === 'gone') continue;
     const old = prev?.byName.get(route.name);
-    const target: Target = old && old.route === route ? old : { route, endpoints: route.endpoints.http, rr: 0, stats: undefined };
+    const target: Target = old && old.route === route ? old : { route, endpoints: route.endpoints.http, rr: 0, down: null, stats: undefined };
     byName.set(route.name, target);
     // Only one-segment paths are routable (`/master1`); naming never produces deeper ones.
     byPath.set(route.path.slice(1).toLowerCase(), target);
@@ -59,15 +61,62 @@ export function buildTable(snapshot: Snapshot, prev: RouteTable | null): RouteTa
   };
 }
 
+/**
+ * How long an endpoint whose connection failed (refused, unreachable, timed out) is skipped while its route has
+ * another: nginx's `max_fails=1 fail_timeout=10s`. Without it a task on a host that stopped answering costs
+ * every request sent its way the connect timeout before the retry; Marathon's own word on the task follows
+ * through the registry's re-check.
+ */
+const EJECT_MS = 10_000;
+
 /** Round-robin over the healthy endpoints, skipping `avoid` (the one that just refused) when there is another. */
 export function pickEndpoint(target: Target, avoid?: Endpoint): Endpoint | undefined {
   const eps = target.endpoints;
   if (eps.length === 0) return undefined;
-  let ep = eps[target.rr++ % eps.length];
-  if (avoid && eps.length > 1 && ep!.host === avoid.host && ep!.port === avoid.port) ep = eps[target.rr++ % eps.length];
   if (target.rr > 0x3fffffff) target.rr = 0;
+  if (target.down !== null) {
+    const ep = pickLive(target, target.down, avoid);
+    if (ep) return ep;
+  }
+  let ep = eps[target.rr++ % eps.length];
+  if (avoid && eps.length > 1 && sameEndpoint(ep!, avoid)) ep = eps[target.rr++ % eps.length];
   return ep;
 }
+
+/** The next endpoint in turn that failed no connection lately; undefined when every other one did. */
+function pickLive(target: Target, down: Float64Array, avoid: Endpoint | undefined): Endpoint | undefined {
+  const eps = target.endpoints;
+  const now = performance.now();
+  let anyDown = false;
+  for (let k = 0; k < eps.length; k++) {
+    const i = (target.rr + k) % eps.length;
+    if (down[i]! > now) {
+      anyDown = true;
+      continue;
+    }
+    if (avoid && sameEndpoint(eps[i]!, avoid)) continue;
+    target.rr += k + 1;
+    return eps[i];
+  }
+  // Back to plain round-robin once every ejection has expired; while all are down, try them anyway.
+  if (!anyDown) target.down = null;
+  return undefined;
+}
+
+/**
+ * A connection to `endpoint` failed before any answer (refused, unreachable, timed out): the registry re-checks
+ * the route, and this target skips the endpoint for EJECT_MS when it has another. Both HTTP paths and
+ * WebSockets report here.
+ */
+export function endpointFailed(registry: RegistryView, target: Target, endpoint: Endpoint): void {
+  registry.endpointFailed(target.route.name, endpoint);
+  const eps = target.endpoints;
+  if (eps.length < 2) return;
+  const i = eps.findIndex((e) => sameEndpoint(e, endpoint));
+  if (i !== -1) (target.down ??= new Float64Array(eps.length))[i] = performance.now() + EJECT_MS;
+}
+
+const sameEndpoint = (a: Endpoint, b: Endpoint) => a.host === b.host && a.port === b.port;
 
 /** A request target without its query (`/master1/job/x?y=1` → `/master1/job/x`). */
 export function pathOnly(url: string): string {

@@ -106,15 +106,30 @@ t.test('504: the backend does not answer within timeouts.upstream', async (t) =>
   t.equal(j.body, '{"status":504,"error":"E_UPSTREAM_TIMEOUT","message":"master1 did not answer in time","route":"master1"}');
 });
 
-t.test('failover: a refusing endpoint is skipped and reported, every request succeeds', async (t) => {
-  const dead = await refusingPort();
-  const r = await startRouter(t, [masterRoute('master1', { http: [{ host: '127.0.0.1', port: dead }, b1.endpoint] })]);
-  const statuses: number[] = [];
-  for (let i = 0; i < 4; i++) statuses.push((await ask(r.port, '/master1/')).status);
-  t.same(statuses, [200, 200, 200, 200]);
-  // Round-robin lands on the dead endpoint every other pick; each time it is reported and the other one answers.
-  t.same(r.failed, Array(4).fill(`master1 127.0.0.1:${dead}`));
-  t.match(r.accessLog()[0], { endpoint: `127.0.0.1:${b1.port}`, status: 200 });
+t.test('failover: a refusing endpoint is reported once, then skipped for 10 s while its route has another', async (t) => {
+  for (const fastLane of [true, false]) {
+    const dead = await refusingPort();
+    const r = await startRouter(t, [masterRoute('master1', { http: [{ host: '127.0.0.1', port: dead }, b1.endpoint] })], { http: { fastLane } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await ask(r.port, '/master1/')).status);
+    // A body is never replayed, so a POST sent to a refusing endpoint fails; after the ejection none is sent there.
+    for (let i = 0; i < 4; i++) statuses.push((await ask(r.port, '/master1/', { method: 'POST', body: 'x' })).status);
+    t.same(statuses, Array(10).fill(200), `every request answered (fastLane ${fastLane})`);
+    t.same(r.failed, [`master1 127.0.0.1:${dead}`], `the dead endpoint was tried once and reported (fastLane ${fastLane})`);
+    t.ok(r.accessLog().every((l) => l['endpoint'] === `127.0.0.1:${b1.port}`), 'the live endpoint answered everything');
+  }
+});
+
+t.test('a route whose every endpoint refused is still tried (the registry may be behind), and a lone endpoint is never skipped', async (t) => {
+  const [d1, d2] = [await refusingPort(), await refusingPort()];
+  const r = await startRouter(t, [
+    masterRoute('master1', { http: [{ host: '127.0.0.1', port: d1 }, { host: '127.0.0.1', port: d2 }] }),
+    masterRoute('master2', { http: [{ host: '127.0.0.1', port: d1 }] }),
+  ]);
+  for (let i = 0; i < 3; i++) t.equal((await ask(r.port, '/master1/')).status, 502);
+  for (let i = 0; i < 3; i++) t.equal((await ask(r.port, '/master2/')).status, 502);
+  t.equal(r.failed.filter((f) => f.startsWith('master1 ')).length, 6, 'master1: both endpoints tried on each request (a try and its retry)');
+  t.equal(r.failed.filter((f) => f.startsWith('master2 ')).length, 3, 'master2: its one endpoint tried on each request');
 });
 
 t.test('a backend dying mid-body cuts the client connection (no silently truncated 200)', async (t) => {
