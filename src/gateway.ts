@@ -74,6 +74,8 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
   if (!opts.metrics) metrics.collectDefaults();
   const registry = new Registry({ log });
   const sources = buildSources(config, log, metrics);
+  // The services and Marathon sources as they run now: a reload that changes their sections swaps them.
+  let swappable = sources.filter((s) => !(s instanceof FileSource));
   // Reload hands new file routes to the file source; when the sources have none, one that starts empty
   // is put first so that routes added to the file later still win over Marathon's (see sources.ts).
   let fileSource = sources.find((s): s is FileSource => s instanceof FileSource);
@@ -198,6 +200,25 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
     if (errors.length > 0) throw errors[0];
   };
 
+  /**
+   * Rebuilds the services and Marathon sources for `next` and swaps them into the registry in precedence
+   * order (after the file). Both are rebuilt when either section changed: Marathon maps the services given as
+   * `app:`, and the services' leader checks use Marathon's credentials. Each new source keeps the routes of the
+   * one it replaces until its own first sync; front doors and their connections are not touched.
+   */
+  const swapSources = async (next: Config) => {
+    const fresh = buildSources(next, log, metrics).filter((s) => !(s instanceof FileSource));
+    for (const [position, id] of ['services', 'marathon'].entries()) {
+      const old = swappable.find((s) => s.id === id) ?? null;
+      const replacement = fresh.find((s) => s.id === id) ?? null;
+      if (!old && !replacement) continue;
+      // After the file source and, for Marathon, after the services one.
+      await registry.swap(old, replacement, 1 + position);
+      log.info({ source: id, action: !old ? 'added' : !replacement ? 'removed' : 'replaced' }, 'route source reloaded');
+    }
+    swappable = fresh;
+  };
+
   let queue: Promise<unknown> = Promise.resolve();
   const reload = (): Promise<ReloadResult> => {
     const run = async (): Promise<ReloadResult> => {
@@ -214,7 +235,8 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
       const prev = current;
       const plan = planReload(prev, next);
       try {
-        if (plan.changed.some((k) => !plan.restartRequired.includes(k) && k !== 'routes')) await applyFrontDoors(prev, next);
+        if (plan.frontDoorsChanged) await applyFrontDoors(prev, next);
+        if (plan.sourcesChanged) await swapSources(next);
       } catch (err) {
         const error = isCiEdgeError(err) ? err.message : String(err);
         log.error({ error }, 'reload failed while restarting a front door');

@@ -18,11 +18,11 @@ const sectionsByFrontDoor: Readonly<Record<string, readonly Section[]>> = {
   ssh: ['ssh', 'domains'],
 };
 
-/**
- * Sections the running gateway cannot swap: the registry's sources are built once (a Marathon client and
- * its event stream), and the logger is built by the CLI before the gateway.
- */
-const restartOnly: readonly Section[] = ['marathon', 'services', 'log'];
+/** Sections the running gateway cannot swap: the logger is built by the CLI before the gateway. */
+const restartOnly: readonly Section[] = ['log'];
+
+/** Sections the registry's Marathon and services sources are built from (swapped by a reload, see gateway.ts). */
+const sourceSections: readonly Section[] = ['marathon', 'services'];
 
 /** A front door we do not know: any section but the ones the registry or the process applies. */
 const notFrontDoor: readonly Section[] = ['routes', 'marathon', 'services', 'log', 'shutdown'];
@@ -39,6 +39,10 @@ const differs = (prev: Config, next: Config, k: Section) => !isDeepStrictEqual(p
 
 export interface ReloadPlan {
   readonly routesChanged: boolean;
+  /** The Marathon or services configuration changed: those sources are rebuilt and swapped in. */
+  readonly sourcesChanged: boolean;
+  /** A front door may have to be rebuilt. */
+  readonly frontDoorsChanged: boolean;
   /** Sections that changed but only take effect after a restart of the process. */
   readonly restartRequired: Section[];
   /** Every changed section (for the log line and the POST /reload answer). */
@@ -49,6 +53,8 @@ export function planReload(prev: Config, next: Config): ReloadPlan {
   const changed = allSections().filter((k) => differs(prev, next, k));
   return {
     routesChanged: changed.includes('routes'),
+    sourcesChanged: changed.some((k) => sourceSections.includes(k)),
+    frontDoorsChanged: changed.some((k) => !notFrontDoor.includes(k)),
     restartRequired: changed.filter((k) => restartOnly.includes(k)),
     changed,
   };

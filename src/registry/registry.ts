@@ -13,6 +13,10 @@ import type {
 
 interface SourceState {
   readonly source: RouteSource;
+  /** /ready waits for this source's first sync (false for one a reload added: the others serve meanwhile). */
+  readonly gatesReady: boolean;
+  /** False once a reload swapped the source out: whatever it still reports is ignored. */
+  live: boolean;
   routes: Map<string, Route>;
   syncedAt: Date | null;
   stale: boolean;
@@ -33,6 +37,8 @@ export interface RegistryOptions {
  */
 export class Registry implements RegistryView {
   private readonly sources: SourceState[] = [];
+  /** Sources a reload swapped out that are still closing. */
+  private readonly retiring = new Set<Promise<void>>();
   private readonly listeners = new Set<(next: Snapshot, prev: Snapshot) => void>();
   private readonly log: Logger;
   private readonly now: () => Date;
@@ -45,7 +51,7 @@ export class Registry implements RegistryView {
   }
 
   add(source: RouteSource): this {
-    this.sources.push({ source, routes: new Map(), syncedAt: null, stale: false, leader: null, lastError: null });
+    this.sources.push({ source, gatesReady: true, live: true, routes: new Map(), syncedAt: null, stale: false, leader: null, lastError: null });
     return this;
   }
 
@@ -55,7 +61,40 @@ export class Registry implements RegistryView {
 
   async close(): Promise<void> {
     for (const state of [...this.sources].reverse()) await state.source.close();
+    await Promise.all(this.retiring);
     this.listeners.clear();
+  }
+
+  /**
+   * Puts `next` where `old` was (a reload that changed the Marathon or services configuration). `next` starts
+   * with `old`'s last routes until its own first sync replaces them: new Marathon URLs or credentials that do
+   * not work keep the routes, marked stale, as a Marathon outage does. With `old` null, `next` is added
+   * at `position` in precedence order; with `next` null, `old`'s routes go with it (the section was removed).
+   */
+  async swap(old: RouteSource | null, next: RouteSource | null, position: number): Promise<void> {
+    const i = old ? this.sources.findIndex((s) => s.source === old) : -1;
+    const was = i === -1 ? null : this.sources[i]!;
+    if (was) {
+      // Closed in the background: a sync in flight against an old Marathon that hangs must not hold the reload.
+      was.live = false;
+      const closing = was.source.close().catch((err: unknown) => this.log.error({ err, source: was.source.id }, 'close of a replaced source failed'));
+      this.retiring.add(closing);
+      void closing.finally(() => this.retiring.delete(closing));
+    }
+    if (!next) {
+      if (!was) return;
+      this.sources.splice(i, 1);
+      this.publish(new Set(was.routes.keys()), true);
+      return;
+    }
+    // The routes are as fresh as they were (their age counts on from the last sync) until `next` syncs or fails.
+    const state: SourceState = was
+      ? { source: next, gatesReady: was.gatesReady, live: true, routes: new Map(was.routes), syncedAt: was.syncedAt, stale: was.stale, leader: was.leader, lastError: was.lastError }
+      : { source: next, gatesReady: false, live: true, routes: new Map(), syncedAt: null, stale: false, leader: null, lastError: null };
+    if (was) this.sources[i] = state;
+    else this.sources.splice(Math.min(position, this.sources.length), 0, state);
+    this.publish(new Set(), true);
+    await next.start(this.sinkFor(state));
   }
 
   current(): Snapshot {
@@ -79,6 +118,7 @@ export class Registry implements RegistryView {
   private sinkFor(state: SourceState): SourceSink {
     return {
       replace: (routes, info) => {
+        if (!state.live) return;
         // Only names whose Route object changed go to publish: a Marathon resync replaces 2000 routes and
         // usually changes none, and publish then copies no Map (issue #2: garbage during a sync costs pauses).
         const prevRoutes = state.routes;
@@ -99,6 +139,7 @@ export class Registry implements RegistryView {
         this.publish(changed, true);
       },
       upsert: (input) => {
+        if (!state.live) return;
         const prev = state.routes.get(input.name);
         const route = this.stamp(input, prev);
         if (route === prev) return;
@@ -106,10 +147,11 @@ export class Registry implements RegistryView {
         this.publish(new Set([input.name]), false);
       },
       remove: (name) => {
-        if (!state.routes.delete(name)) return;
+        if (!state.live || !state.routes.delete(name)) return;
         this.publish(new Set([name]), false);
       },
       failed: (error) => {
+        if (!state.live) return;
         const wasStale = state.stale;
         state.stale = true;
         state.lastError = error.message;
@@ -164,9 +206,9 @@ export class Registry implements RegistryView {
   }
 
   private computeStatus(): RegistryStatus {
-    const synced = this.sources.map((s) => s.syncedAt);
-    const ready = this.sources.length > 0 && synced.every((d) => d !== null);
-    const oldest = ready ? new Date(Math.min(...synced.map((d) => (d as Date).getTime()))) : null;
+    const ready = this.sources.length > 0 && this.sources.every((s) => s.syncedAt !== null || !s.gatesReady);
+    const synced = this.sources.flatMap((s) => (s.syncedAt ? [s.syncedAt.getTime()] : []));
+    const oldest = ready && synced.length > 0 ? new Date(Math.min(...synced)) : null;
     return {
       ready,
       stale: this.sources.some((s) => s.stale),
