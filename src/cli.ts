@@ -77,7 +77,7 @@ export async function runCli(argv: string[] = process.argv.slice(2), io: CliIo =
   log.info({ config: { ...config, source: file } }, 'effective configuration');
   let gateway;
   try {
-    gateway = await startGateway(config, { log, reloadConfig: () => loadConfig(file) });
+    gateway = await startGateway(config, { log, reloadConfig: () => loadConfig(file), logLevelPinned: values['log-level'] !== undefined });
   } catch (err) {
     log.fatal({ err: isCiEdgeError(err) ? err.message : err, code: isCiEdgeError(err) ? err.code : undefined }, 'cannot start');
     io.stderr(`ci-edge: ${isCiEdgeError(err) ? err.message : String(err)}\n`);

@@ -34,6 +34,8 @@ export interface GatewayOptions {
   metrics?: Metrics;
   /** Re-reads the config for reload (SIGHUP, POST /reload). */
   reloadConfig?: () => Promise<Config>;
+  /** `--log-level` was given: it wins over the file's `log.level`, also on reload. */
+  logLevelPinned?: boolean;
 }
 
 const factories: readonly [keyof Config, (config: Config, deps: Deps) => FrontDoor][] = [
@@ -219,6 +221,17 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
     swappable = fresh;
   };
 
+  /** A new `log.level` for this process's loggers (pino children follow their root) and the router workers'. */
+  const setLogLevel = (level: string) => {
+    if (opts.logLevelPinned) {
+      log.info({ requested: level, kept: log.level }, 'log.level changed in the file; --log-level keeps its level');
+      return;
+    }
+    log.level = level;
+    for (const fd of started) fd.setLogLevel?.(level);
+    log.warn({ to: level }, 'log level changed by reload');
+  };
+
   let queue: Promise<unknown> = Promise.resolve();
   const reload = (): Promise<ReloadResult> => {
     const run = async (): Promise<ReloadResult> => {
@@ -244,6 +257,7 @@ export async function startGateway(config: Config, opts: GatewayOptions): Promis
       }
       current = next;
       if (plan.routesChanged) fileSource.update(next.routes);
+      if (plan.logLevelChanged) setLogLevel(next.log.level);
       for (const k of plan.restartRequired) log.warn({ section: k }, 'configuration section changed: takes effect at the next restart');
       log.info({ changed: plan.changed }, 'configuration reloaded');
       return { ok: true, changed: plan.changed, restartRequired: plan.restartRequired };

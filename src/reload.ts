@@ -18,8 +18,6 @@ const sectionsByFrontDoor: Readonly<Record<string, readonly Section[]>> = {
   ssh: ['ssh', 'domains'],
 };
 
-/** Sections the running gateway cannot swap: the logger is built by the CLI before the gateway. */
-const restartOnly: readonly Section[] = ['log'];
 
 /** Sections the registry's Marathon and services sources are built from (swapped by a reload, see gateway.ts). */
 const sourceSections: readonly Section[] = ['marathon', 'services'];
@@ -39,6 +37,8 @@ const differs = (prev: Config, next: Config, k: Section) => !isDeepStrictEqual(p
 
 export interface ReloadPlan {
   readonly routesChanged: boolean;
+  /** `log.level` changed: applied to the running loggers. */
+  readonly logLevelChanged: boolean;
   /** The Marathon or services configuration changed: those sources are rebuilt and swapped in. */
   readonly sourcesChanged: boolean;
   /** A front door may have to be rebuilt. */
@@ -53,9 +53,11 @@ export function planReload(prev: Config, next: Config): ReloadPlan {
   const changed = allSections().filter((k) => differs(prev, next, k));
   return {
     routesChanged: changed.includes('routes'),
+    logLevelChanged: prev.log.level !== next.log.level,
     sourcesChanged: changed.some((k) => sourceSections.includes(k)),
     frontDoorsChanged: changed.some((k) => !notFrontDoor.includes(k)),
-    restartRequired: changed.filter((k) => restartOnly.includes(k)),
+    // The logger's output (pretty or JSON) is chosen by the CLI before the gateway exists; its level is not.
+    restartRequired: prev.log.pretty !== next.log.pretty ? ['log'] : [],
     changed,
   };
 }

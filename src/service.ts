@@ -18,6 +18,8 @@ export interface FrontDoor {
    * so listeners whose address did not change keep their sockets; false means "restart me".
    */
   reconfigure?(config: Config): Promise<boolean>;
+  /** Optional: a front door with loggers of its own (router workers) takes a new `log.level` from a reload. */
+  setLogLevel?(level: string): void;
 }
 
 /** What the gateway hands to each front door's factory: `createX(config, deps)`. */

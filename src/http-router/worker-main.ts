@@ -22,10 +22,13 @@ const registry = new RemoteRegistry((name, endpoint) => tell({ type: 'ci-edge:en
 let router: FrontDoor | null = null;
 let metrics: Metrics | null = null;
 let log: Logger | null = null;
+/** The worker's root logger: a level set on it reaches every child logger (pino). */
+let rootLog: Logger | null = null;
 let closeHooks: (() => void) | null = null;
 
 async function start(config: Config, logLevel: string) {
-  log = createLogger({ level: logLevel, pretty: config.log.pretty ?? undefined }).child({ worker: cluster.worker?.id ?? 0 });
+  rootLog = createLogger({ level: logLevel, pretty: config.log.pretty ?? undefined });
+  log = rootLog.child({ worker: cluster.worker?.id ?? 0 });
   metrics = createMetrics();
   const httpExtensions: HttpExtension[] = [];
   if (config.jnlp) {
@@ -68,6 +71,9 @@ process.on('message', (msg: ToWorker) => {
   switch (msg?.type) {
     case 'ci-edge:config':
       void start(msg.config, msg.logLevel);
+      return;
+    case 'ci-edge:log-level':
+      if (rootLog) rootLog.level = msg.level;
       return;
     case 'ci-edge:snapshot':
       registry.apply(msg.snapshot);

@@ -15,6 +15,7 @@ import { createHttpRouter } from './server.js';
 /** Primary → worker. */
 export type ToWorker =
   | { type: 'ci-edge:config'; config: Config; logLevel: string }
+  | { type: 'ci-edge:log-level'; level: string }
   | { type: 'ci-edge:snapshot'; snapshot: ReturnType<typeof toWire> }
   | { type: 'ci-edge:metrics'; id: number }
   | { type: 'ci-edge:close'; deadline: number };
@@ -182,6 +183,10 @@ export function createHttpWorkers(config: Config, deps: Deps): FrontDoor {
     },
     async close(deadline = Date.now()) {
       await stop(deadline);
+    },
+    setLogLevel(level) {
+      // A worker forked later asks for its config and gets `deps.log.level`, which the gateway set already.
+      for (const w of all) send(w, { type: 'ci-edge:log-level', level });
     },
     addresses() {
       // Every worker listens on the same shared sockets (cluster hands one bound port, even for port 0).

@@ -4,12 +4,13 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { request } from 'node:http';
+import { Writable } from 'node:stream';
 import t from 'tap';
 import { availableParallelism } from 'node:os';
 import { parseConfig } from '../../src/config/schema.js';
 import { startGateway } from '../../src/gateway.js';
 import type { FromWorker } from '../../src/http-router/workers.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { RemoteRegistry, toWire } from '../../src/registry/remote.js';
 import type { Endpoint } from '../../src/registry/types.js';
@@ -200,4 +201,36 @@ t.test('http.workers: a reload that changes the http section replaces the worker
   const now = Object.values(cluster.workers ?? {}).map((w) => w!.process.pid);
   t.equal(now.length, 2, 'the old workers are gone once their work is done');
   t.ok(now.every((pid) => !before.has(pid)), 'the workers serving now are new ones');
+});
+
+t.test('http.workers: a reload that changes log.level reaches the running workers; none is replaced', async (t) => {
+  // Worker output piped to this process (instead of inherited), to read their access log lines.
+  cluster.setupPrimary({ silent: true });
+  t.teardown(() => cluster.setupPrimary({ silent: false }));
+  const backend = await startBackend('master1');
+  t.teardown(() => backend.close());
+  const port = await freePort();
+  const raw = (level: string) => ({
+    domains: [DOMAIN],
+    http: { listen: `127.0.0.1:${port}`, workers: 2 },
+    routes: [{ name: 'master1', endpoints: { http: [`127.0.0.1:${backend.port}`] } }],
+    log: { level },
+  });
+  const log = createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const gw = await startGateway(parseConfig(raw('warn')), { log, metrics: createMetrics(), reloadConfig: async () => parseConfig(raw('info')) });
+  t.teardown(() => gw.close(0));
+  const workers = Object.values(cluster.workers ?? {}).map((w) => w!);
+  t.equal(workers.length, 2);
+  let accessLines = 0;
+  for (const w of workers) w.process.stdout?.on('data', (c: Buffer) => (accessLines += c.toString().split('\n').filter((l) => l.includes('"msg":"request"')).length));
+  for (let i = 0; i < 6; i++) t.equal((await get(port, '/master1/x')).status, 200);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(accessLines, 0, 'no access lines at warn');
+  t.match(await gw.reload(), { ok: true, changed: ['log'], restartRequired: [] });
+  for (let i = 0; i < 100 && accessLines < 6; i++) {
+    if (i < 6) t.equal((await get(port, '/master1/x')).status, 200);
+    else await new Promise((r) => setTimeout(r, 20));
+  }
+  t.equal(accessLines, 6, 'one access line per request at info, from both workers');
+  t.same(Object.values(cluster.workers ?? {}).map((w) => w!.process.pid).sort(), workers.map((w) => w.process.pid).sort(), 'the same workers');
 });

@@ -1,6 +1,8 @@
 import { Agent, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import t from 'tap';
+import { createLogger } from '../../src/log.js';
 import { gatewayFromFile, get, load, nameBackend } from './harness.js';
 
 const route = (name: string, port: number) => ({ name, kind: 'master', endpoints: { http: [`127.0.0.1:${port}`] } });
@@ -111,9 +113,24 @@ t.test('a new admin address is bound before the old one closes, so POST /reload 
   t.equal(g.gw.addresses()['admin.admin']!.port, moved.port);
 });
 
-t.test('sections only a restart applies are reported, not half-applied', async (t) => {
-  const g = await gatewayFromFile(t, base([], { http: undefined, domains: [] }));
+t.test('log.level is applied by a reload, to loggers made before it; log.pretty is reported as needing a restart', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const log = createLogger({ level: 'info', destination });
+  const component = log.child({ component: 'made-before-the-reload' });
+  const g = await gatewayFromFile(t, base([], { http: undefined, domains: [] }), log);
+  component.debug('before');
   g.write(base([], { http: undefined, domains: [], log: { level: 'debug' } }));
+  t.same(await g.gw.reload(), { ok: true, changed: ['log'], restartRequired: [] });
+  component.debug('after');
+  t.same(lines.filter((l) => l['component'] === 'made-before-the-reload').map((l) => l['msg']), ['after'], 'debug lines from the reload on');
+  t.ok(lines.some((l) => l['msg'] === 'log level changed by reload' && l['level'] === 40));
+  g.write(base([], { http: undefined, domains: [], log: { level: 'debug', pretty: true } }));
   t.same(await g.gw.reload(), { ok: true, changed: ['log'], restartRequired: ['log'] });
 });
 
