@@ -55,12 +55,15 @@ async function routeTable(gw: Gateway) {
 }
 
 /**
- * The ed25519 host key a listener presents, as OpenSSH prints its fingerprint (`ssh-keyscan`). Run
- * asynchronously: the SSH server answering it lives in this very process.
+ * The host key a listener presents, as OpenSSH prints its fingerprint. Plain `ssh-keyscan`, as a user fills
+ * known_hosts with: it asks for every key type, and only ed25519 must answer. Run asynchronously: the SSH
+ * server answering it lives in this very process.
  */
 async function presentedFingerprint(port: number): Promise<string> {
-  const { stdout } = await execFileAsync('ssh-keyscan', ['-T', '5', '-t', 'ed25519', '-p', String(port), '127.0.0.1'], { encoding: 'utf8' });
-  const blob = stdout.trim().split(/\s+/)[2]!;
+  const { stdout } = await execFileAsync('ssh-keyscan', ['-T', '5', '-p', String(port), '127.0.0.1'], { encoding: 'utf8' });
+  const keys = stdout.split('\n').filter((l) => l && !l.startsWith('#'));
+  if (keys.length !== 1 || keys[0]!.split(/\s+/)[1] !== 'ssh-ed25519') throw new Error(`ssh-keyscan: expected one ssh-ed25519 key, got ${JSON.stringify(stdout)}`);
+  const blob = keys[0]!.split(/\s+/)[2]!;
   return `SHA256:${createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
 }
 
