@@ -30,6 +30,9 @@ async function start(config: Config, logLevel: string) {
   rootLog = createLogger({ level: logLevel, pretty: config.log.pretty ?? undefined });
   log = rootLog.child({ worker: cluster.worker?.id ?? 0 });
   metrics = createMetrics();
+  // Process metrics too: the primary's /metrics aggregates them over the workers as prom-client's cluster
+  // mode does (CPU and memory summed, event-loop lag averaged), so the processes doing the work show.
+  metrics.collectDefaults();
   const httpExtensions: HttpExtension[] = [];
   if (config.jnlp) {
     const jnlp = createJnlpWorkerHooks(config.jnlp, registry, log, (node, address, master) => tell({ type: 'ci-edge:discovery', node, address, master }));

@@ -106,6 +106,10 @@ t.test('http.workers: 2 routes through both workers, follows route changes, coun
   const admin = gw.addresses()['admin.admin']!.port;
   const metrics = await fetch(`http://127.0.0.1:${admin}/metrics`).then((r) => r.text());
   t.match(metrics, new RegExp(`^ci_edge_http_requests_total\\{route="master1",code="2xx"\\} ${N}$`, 'm'), "the primary's /metrics counts the workers' requests");
+  // This primary collects no process metrics (the test passes its own registry), so these are the workers'.
+  const rss = Number(/^ci_edge_process_resident_memory_bytes (\d+)/m.exec(metrics)?.[1]);
+  t.ok(rss > 2 * 20e6, `the workers' resident memory, summed: ${(rss / 1e6).toFixed(0)} MB`);
+  t.match(metrics, /^ci_edge_process_cpu_seconds_total [\d.e+-]+$/m, "the workers' CPU time");
 
   // A route change in the primary's registry (here through reload of file routes) reaches every worker.
   t.equal((await get(port, '/master2/')).status, 404);
