@@ -118,3 +118,27 @@ t.test('bad JSON throws, wherever it is', async (t) => {
     t.ok(err instanceof SyntaxError || /without an "apps" array/.test(err.message), `${JSON.stringify(body)}: ${err.message}`);
   }
 });
+
+t.test('a body that defeats the search costs a bounded number of failed parses, and reads right', async (t) => {
+  // After three apps, Marathon-like apps whose id is not the first key: every proposal from there on fails.
+  const apps = [
+    ...Array.from({ length: 3 }, (_, i) => ({ id: `/masters/m${i}`, tasks: [] })),
+    ...Array.from({ length: 500 }, (_, i) => ({ cpus: 1, id: `/masters/x${i}`, dependencies: [{ id: '/a' }, { id: '/b' }] })),
+  ];
+  // The separator does occur, between the nested objects of each app: 500 proposals, all wrong.
+  const body = Buffer.from(JSON.stringify({ apps }));
+  const parse = JSON.parse;
+  let parses = 0;
+  JSON.parse = ((text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
+    parses++;
+    return parse(text, reviver);
+  }) as typeof JSON.parse;
+  let got;
+  try {
+    got = read(body, 4096);
+  } finally {
+    JSON.parse = parse;
+  }
+  t.same(got.apps, apps);
+  t.ok(parses <= 3 + 64 + 1, `${parses} parses for 503 apps (2 split off by the search, at most 64 misses, then the rest in one parse)`);
+});

@@ -18,6 +18,12 @@ import { CiEdgeError } from '../../errors.js';
 
 const head = Buffer.from('{"apps":[');
 const nextApp = Buffer.from('},{"id":"/');
+/**
+ * Proposals that fail in a row before the search stops and the rest is parsed whole at the end: each costs a
+ * parse of the app so far, so a body that defeats the search (apps whose `id` is not first after some point,
+ * a label holding many copies of the separator) costs at most this many, never one per app.
+ */
+const maxMisses = 64;
 
 /**
  * The body as a string. Marathon's JSON is ASCII in practice (ids, hosts, ISO times; JSON escapes the rest), and
@@ -46,6 +52,7 @@ export class AppsReader {
   /** Where the search for the next app's end resumes (a separator may straddle two chunks). */
   private from = 0;
   private count = 0;
+  private misses = 0;
   /** Body bytes received. */
   bytes = 0;
 
@@ -59,7 +66,7 @@ export class AppsReader {
       this.whole = !this.buf.subarray(0, head.length).equals(head);
       this.start = this.from = head.length;
     }
-    if (!this.whole) this.takeApps();
+    if (!this.whole && this.misses < maxMisses) this.takeApps();
   }
 
   end(): number {
@@ -81,10 +88,12 @@ export class AppsReader {
         app = JSON.parse(decodeBody(view.subarray(this.start, end + 1)));
       } catch {
         this.from = end + 1;
+        if (++this.misses === maxMisses) return;
         continue;
       }
       this.onApp(app);
       this.count++;
+      this.misses = 0;
       this.start = this.from = end + 2;
     }
     this.from = Math.max(this.from, this.filled - nextApp.length + 1);
