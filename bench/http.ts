@@ -5,7 +5,9 @@
  *   - through ci-edge with 2000 routes in the table,
  *   - through a bare node:http proxy (no features), the floor of Node's HTTP stack, for scale.
  * Prints req/s and p50/p99 latency of each and the ratios (goals: ci-edge/nginx ≥ 0.5; 2000/1 routes ≥ 0.95).
- * Installs nginx and wrk with apt-get when missing. Options: `--workers N` (default 1), `--duration S` (8).
+ * Then the same over HTTPS: nginx terminating TLS in front of the same backend, and ci-edge's `http.https`
+ * listener, one ECDSA P-256 certificate for both (wrk keeps its connections, so handshakes are amortized).
+ * Installs nginx, wrk and openssl with apt-get when missing. Options: `--workers N` (default 1), `--duration S` (8).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,10 +41,12 @@ http { access_log off; ${temp} ${upstream} server { ${serverBlock} } }
   return child;
 }
 
-function startCiEdge(port: number, backendPort: number, routes: number): ChildProcess {
+function startCiEdge(port: number, backendPort: number, routes: number, httpsPort?: number): ChildProcess {
   const lines = [`domains: [${host}]`, 'routes:'];
   for (let i = 1; i <= routes; i++) lines.push(`  - { name: master${i}, kind: master, endpoints: { http: ["127.0.0.1:${backendPort}"] } }`);
-  lines.push('http:', `  listen: "127.0.0.1:${port}"`, `  workers: ${workers}`, 'log:', '  level: info', '  pretty: false');
+  lines.push('http:', `  listen: "127.0.0.1:${port}"`, `  workers: ${workers}`);
+  if (httpsPort) lines.push(`  https: { listen: "127.0.0.1:${httpsPort}", certs: [{ cert: ${cert.cert}, key: ${cert.key} }] }`);
+  lines.push('log:', '  level: info', '  pretty: false');
   const file = join(dir, `ci-edge-${routes}.yaml`);
   writeFileSync(file, `${lines.join('\n')}\n`);
   // Logs at info, one JSON line per request, to a file: the access log is part of what is measured.
@@ -63,8 +67,18 @@ function ms(v: string, unit: string): number {
   return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : n;
 }
 
-function wrk(port: number, seconds: number): Result {
-  const out = execFileSync('wrk', ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${host}`, `http://127.0.0.1:${port}/master1/file.txt`], {
+const cert = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
+
+function makeCert(): void {
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-keyout', cert.key, '-out', cert.cert, '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`,
+  ], { stdio: 'ignore' });
+  chmodSync(cert.key, 0o644); // nginx's workers run unprivileged
+}
+
+function wrk(port: number, seconds: number, scheme = 'http'): Result {
+  const out = execFileSync('wrk', ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${host}`, `${scheme}://127.0.0.1:${port}/master1/file.txt`], {
     encoding: 'utf8',
   });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -77,9 +91,9 @@ function wrk(port: number, seconds: number): Result {
   return { rps, p50: p('50'), p99: p('99') };
 }
 
-function measure(label: string, port: number): Result {
-  wrk(port, 2); // warm-up: JIT, pools, nginx upstream keep-alive
-  const r = wrk(port, duration);
+function measure(label: string, port: number, scheme = 'http'): Result {
+  wrk(port, 2, scheme); // warm-up: JIT, pools, nginx upstream keep-alive
+  const r = wrk(port, duration, scheme);
   console.log(`${label.padEnd(28)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`);
   return r;
 }
@@ -88,16 +102,20 @@ async function main() {
   ensureTools([
     { needs: 'nginx', pkg: 'nginx' },
     { needs: 'wrk', pkg: 'wrk' },
+    { needs: 'openssl', pkg: 'openssl' },
   ]);
+  makeCert();
   mkdirSync(join(dir, 'www', 'master1'), { recursive: true });
   writeFileSync(join(dir, 'www', 'master1', 'file.txt'), 'x'.repeat(1024));
   const backendPort = await freePort();
   startNginx('backend', `listen 127.0.0.1:${backendPort}; location / { root ${dir}/www; }`);
-  const nginxPort = await freePort();
+  const [nginxPort, nginxTlsPort] = [await freePort(), await freePort()];
+  const proxied =
+    'location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; ' +
+    'proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }';
   startNginx(
     'proxy',
-    `listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; ` +
-      'proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }',
+    `listen 127.0.0.1:${nginxPort}; listen 127.0.0.1:${nginxTlsPort} ssl; ssl_certificate ${cert.cert}; ssl_certificate_key ${cert.key}; ${proxied}`,
     `upstream backend { server 127.0.0.1:${backendPort}; keepalive 256; }`,
   );
   await waitForPort(backendPort);
@@ -127,11 +145,11 @@ http.createServer((req, res) => {
   const node = measure('bare node:http proxy', bare);
   bareChild.kill('SIGTERM');
 
-  const one = await freePort();
-  const c1 = startCiEdge(one, backendPort, 1);
+  const [one, oneTls] = [await freePort(), await freePort()];
+  const c1 = startCiEdge(one, backendPort, 1, oneTls);
   await waitForPort(one);
+  await waitForPort(oneTls);
   const edge1 = measure('ci-edge, 1 route', one);
-  c1.kill('SIGTERM');
 
   const many = await freePort();
   const c2 = startCiEdge(many, backendPort, 2000);
@@ -143,6 +161,11 @@ http.createServer((req, res) => {
   console.log(`ratio ci-edge/bare node:http proxy req/s: ${(edge1.rps / node.rps).toFixed(2)}`);
   console.log(`ratio 2000 routes / 1 route req/s: ${(edge2000.rps / edge1.rps).toFixed(2)} (goal >= 0.95)`);
   console.log(`latency p50 ci-edge/nginx: ${(edge1.p50 / nginx.p50).toFixed(2)}, p99: ${(edge1.p99 / nginx.p99).toFixed(2)}`);
+
+  const nginxTls = measure('nginx, HTTPS', nginxTlsPort, 'https');
+  const edgeTls = measure('ci-edge, HTTPS', oneTls, 'https');
+  c1.kill('SIGTERM');
+  console.log(`ratio ci-edge/nginx req/s over HTTPS: ${(edgeTls.rps / nginxTls.rps).toFixed(2)}`);
 }
 
 function cleanup() {

@@ -33,6 +33,8 @@ const OWN_PREFIX = '/_ci-edge/';
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
 export interface FastLaneDeps {
+  /** What clients reach this listener with (`X-Forwarded-Proto`; the HTTPS lane reads decrypted TLS sockets). */
+  readonly proto: 'http' | 'https';
   /** The current configuration and route table (both replaced by a reload). */
   http(): HttpConfig;
   resolver(): Resolver;
@@ -147,7 +149,7 @@ class ClientConn {
     const r = d.resolver().resolve(head.headers.host, head.url);
     if (r.kind !== 'proxy' || r.target.endpoints.length === 0) return this.handOff(chunk);
     this.socket.setTimeout(d.http().timeouts.idle);
-    this.exchange = new Exchange(this, this.lane, head, newJob(r, 'http', true));
+    this.exchange = new Exchange(this, this.lane, head, newJob(r, d.proto, true));
     this.exchange.start();
   }
 

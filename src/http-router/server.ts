@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type SecureContext, type Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import type { Config, HttpConfig } from '../config/types.js';
@@ -187,16 +188,21 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       onWebSocket: (delta) => observer.websocket(delta),
     });
 
-  /** The fast lane in front of `plain`: what it does not relay is handed to `plain` as a new connection. */
-  const buildLane = (plain: Server) => {
+  /**
+   * The fast lane in front of `plain`: what it does not relay is handed to `plain` as a new connection. For
+   * HTTPS the lane reads the TLS sockets a `tls.Server` decrypts, and `plain` is a node:http server that gets
+   * them decrypted too (as node:https's own server does: its HTTP side is node:http's on a TLS socket).
+   */
+  const buildLane = (plain: Server, proto: 'http' | 'https') => {
     // Node starts tracking a server's connections (the headers timeout against slowloris, idle-connection
     // closing) when it emits 'listening'. This server never listens itself: the lane's TCP server does.
     plain.emit('listening');
     return createFastLane({
+      proto,
       http: () => http,
       resolver: () => resolver!,
-      // Redirecting to HTTPS answers every request itself: Node's path does it.
-      enabled: () => !(http.redirectToHttps && http.https),
+      // Redirecting to HTTPS answers every plain request itself: Node's path does it.
+      enabled: () => proto === 'https' || !(http.redirectToHttps && http.https),
       handOff: (socket) => plain.emit('connection', socket),
       registry: deps.registry,
       observer,
@@ -233,18 +239,27 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       proxy = buildProxy(http);
       const options = serverOptions(http);
       const plain = configure(createServer(options));
-      const lane = http.fastLane ? buildLane(plain) : null;
+      const lane = http.fastLane ? buildLane(plain, 'http') : null;
       const listener = lane ? createTcpServer({ noDelay: true }, (socket) => lane.accept(socket)) : plain;
       servers.push({ name: 'http', server: plain, listener, lane });
       const a = await listen(listener, http.listen);
       log.info({ address: `${a.address}:${a.port}`, fastLane: lane !== null }, 'http listening');
       if (http.https) {
         sni = loadSniContexts(http.https.certs);
-        const secure = configure(
-          createHttpsServer({ ...options, ...sni.defaultContext, SNICallback: (name, cb) => cb(null, sni!.select(name)) }) as unknown as Server,
-        );
-        servers.push({ name: 'https', server: secure, listener: secure, lane: null });
-        const s = await listen(secure, http.https.listen);
+        const tlsOptions = { ...sni.defaultContext, SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, sni!.select(name)) };
+        let entry: (typeof servers)[number];
+        if (http.fastLane) {
+          const secure = configure(createServer(options));
+          const tlsLane = buildLane(secure, 'https');
+          // ALPN as node:https offers it: HTTP/1.1, so that clients do not try h2 on a server that speaks 1.1.
+          const listener = createTlsServer({ ...tlsOptions, ALPNProtocols: ['http/1.1'] }, (socket) => tlsLane.accept(socket));
+          entry = { name: 'https', server: secure, listener, lane: tlsLane };
+        } else {
+          const secure = configure(createHttpsServer({ ...options, ...tlsOptions }) as unknown as Server);
+          entry = { name: 'https', server: secure, listener: secure, lane: null };
+        }
+        servers.push(entry);
+        const s = await listen(entry.listener, http.https.listen);
         httpsPort = s.port;
         log.info({ address: `${s.address}:${s.port}`, names: sni.names }, 'https listening');
       }
@@ -267,10 +282,11 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       // The old proxy is not closed: requests in flight finish on its sockets, which then idle out (its
       // agent drops idle sockets after a few seconds and never holds the process open).
       proxy = buildProxy(h);
-      for (const { name, server } of servers) {
+      for (const { name, server, listener } of servers) {
         server.timeout = h.timeouts.idle;
         server.keepAliveTimeout = h.timeouts.keepAlive;
-        if (name === 'https' && nextSni && nextSni !== sni) (server as unknown as { setSecureContext(o: object): void }).setSecureContext(nextSni.defaultContext);
+        // The TLS listener: node:https's server itself, or the tls.Server in front of the HTTPS lane.
+        if (name === 'https' && nextSni && nextSni !== sni) (listener as unknown as TlsServer).setSecureContext(nextSni.defaultContext);
       }
       sni = nextSni;
       http = h;

@@ -711,6 +711,7 @@ t.test('a throw inside the lane (a bug) cuts that connection, logs it, and the l
   });
   let calls = 0;
   const lane = createFastLane({
+    proto: 'http',
     http: () => parseConfig({ domains: [domain], http: { listen: '127.0.0.1:0' } }).http!,
     resolver: () =>
       ({

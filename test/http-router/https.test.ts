@@ -3,8 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import t from 'tap';
+import WebSocket from 'ws';
+import { parseConfig } from '../../src/config/schema.js';
 import { startBackend } from '../helpers/backends.js';
 import { masterRoute } from '../helpers/registry.js';
 import { ask, startRouter } from './setup.js';
@@ -67,4 +69,116 @@ t.test('HTTPS with SNI over two wildcard certificates, X-Forwarded-Proto https, 
   const post = await ask(r.port, '/master1/x', { method: 'POST', host: 'ci.example.net' });
   t.equal(post.status, 308, 'a redirected POST keeps its method');
   t.equal((await ask(r.port, '/', { host: 'evil.example.org' })).status, 404, 'no redirect for hosts that are not ours');
+});
+
+/** One TLS connection speaking raw HTTP/1.1, to see which path answered and that the connection is reused. */
+async function tlsClient(t: { teardown(fn: () => unknown): void }, port: number, host: string) {
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: host, ca });
+  t.teardown(() => socket.destroy());
+  await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  let buf = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (c: string) => (buf += c));
+  return {
+    /** Sends one request, resolves with the whole response (Content-Length or chunked). */
+    async send(method: string, path: string, body = ''): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+      const extra = body ? [`Content-Length: ${body.length}`] : [];
+      socket.write([`${method} ${path} HTTP/1.1`, `Host: ${host}`, ...extra, '', body].join('\r\n'));
+      for (let i = 0; i < 500; i++) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end !== -1) {
+          const lines = buf.slice(0, end).split('\r\n');
+          const headers: Record<string, string> = {};
+          for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+          const status = Number(lines[0]!.split(' ')[1]);
+          if (headers['transfer-encoding'] === 'chunked') {
+            // Small answers only: the chunks are read as they are, up to the last (zero) one.
+            const last = buf.indexOf('\r\n0\r\n\r\n', end);
+            if (last !== -1) {
+              let body = '';
+              for (let at = end + 4; at < last + 2; ) {
+                const eol = buf.indexOf('\r\n', at);
+                const size = parseInt(buf.slice(at, eol), 16);
+                body += buf.slice(eol + 2, eol + 2 + size);
+                at = eol + 2 + size + 2;
+              }
+              buf = buf.slice(last + 7);
+              return { status, headers, body };
+            }
+          } else {
+            const length = Number(headers['content-length']);
+            if (buf.length >= end + 4 + length) {
+              const res = { status, headers, body: buf.slice(end + 4, end + 4 + length) };
+              buf = buf.slice(end + 4 + length);
+              return res;
+            }
+          }
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`no complete response; got ${JSON.stringify(buf)}`);
+    },
+  };
+}
+
+/** Node's server adds `Keep-Alive: timeout=N` to its keep-alive answers; the lane never does. */
+const byLane = (res: { headers: Record<string, string> }) => res.headers['keep-alive'] === undefined;
+
+t.test('HTTPS fast lane: GETs relayed by the lane, a POST handed to Node mid-connection, one TLS connection', async (t) => {
+  const r = await startRouter(t, [masterRoute('master1', { http: [backend.endpoint] })], { http: { https: { listen: '127.0.0.1:0', certs: [a] } } });
+  const port = r.router.addresses()['https']!.port;
+  const c = await tlsClient(t, port, 'master1.pse.example.com');
+  const paths: string[] = [];
+  for (const [method, path, body] of [
+    ['GET', '/a', ''],
+    ['GET', '/b?x=1', ''],
+    ['POST', '/c', 'name=x'],
+    ['GET', '/d', ''],
+  ] as const) {
+    const res = await c.send(method, path, body);
+    t.equal(res.status, 200, `${method} ${path}`);
+    const echo = JSON.parse(res.body) as { method: string; url: string; headers: Record<string, string> };
+    t.match(echo.headers, { 'x-forwarded-proto': 'https', 'x-forwarded-port': String(port), 'x-forwarded-host': 'master1.pse.example.com' });
+    paths.push(`${echo.method} ${echo.url} ${byLane(res) ? 'lane' : 'node'}`);
+  }
+  // After the POST the connection is Node's for good (a hand-off is one way).
+  t.same(paths, ['GET /a lane', 'GET /b?x=1 lane', 'POST /c node', 'GET /d node']);
+  t.match(r.accessLog()[0], { method: 'GET', route: 'master1', status: 200 });
+});
+
+t.test('HTTPS: WebSockets (wss) and fastLane: false', async (t) => {
+  for (const fastLane of [true, false]) {
+    const r = await startRouter(t, [masterRoute('master1', { http: [backend.endpoint] })], { http: { fastLane, https: { listen: '127.0.0.1:0', certs: [a] } } });
+    const port = r.router.addresses()['https']!.port;
+    // `servername`: SNI and the certificate check use the master's name, not the address connected to.
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/master1/wsagents/`, { headers: { host: 'master1.pse.example.com' }, servername: 'master1.pse.example.com', ca } as WebSocket.ClientOptions);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send('over tls');
+    t.equal(await new Promise<string>((resolve) => ws.once('message', (d: Buffer) => resolve(d.toString()))), 'over tls', `wss echo (fastLane ${fastLane})`);
+    ws.close();
+    const c = await tlsClient(t, port, 'master1.pse.example.com');
+    const res = await c.send('GET', '/x');
+    t.equal(res.status, 200);
+    t.equal(byLane(res), fastLane, `GET over TLS by the ${fastLane ? 'lane' : 'node:https path'}`);
+  }
+});
+
+t.test('HTTPS: ALPN offers http/1.1; new certificates from a reload reach new connections, open ones carry on', async (t) => {
+  const r = await startRouter(t, [masterRoute('master1', { http: [backend.endpoint] })], {
+    domains: ['pse.example.com', 'ci.example.net'],
+    http: { https: { listen: '127.0.0.1:0', certs: [a] } },
+  });
+  const port = r.router.addresses()['https']!.port;
+  const open = await tlsClient(t, port, 'master1.pse.example.com');
+  t.equal((await open.send('GET', '/before')).status, 200);
+  const alpn = tlsConnect({ host: '127.0.0.1', port, servername: 'master1.pse.example.com', ca, ALPNProtocols: ['h2', 'http/1.1'] });
+  await new Promise((resolve, reject) => alpn.once('secureConnect', resolve).once('error', reject));
+  t.equal(alpn.alpnProtocol, 'http/1.1');
+  alpn.destroy();
+
+  const next = parseConfig({ domains: ['pse.example.com', 'ci.example.net'], http: { listen: '127.0.0.1:0', https: { listen: '127.0.0.1:0', certs: [b, a] } } });
+  t.equal(await r.router.reconfigure!(next), true, 'applied in place');
+  const fresh = await httpsGet(port, 'master1.ci.example.net', '/master1/after');
+  t.equal(fresh.cert.subjectaltname, 'DNS:*.ci.example.net, DNS:ci.example.net', 'the new certificate, chosen by SNI');
+  t.equal((await open.send('GET', '/still')).status, 200, 'the connection opened before the reload still serves');
 });
