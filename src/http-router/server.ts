@@ -246,7 +246,12 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       log.info({ address: `${a.address}:${a.port}`, fastLane: lane !== null }, 'http listening');
       if (http.https) {
         sni = loadSniContexts(http.https.certs);
-        const tlsOptions = { ...sni.defaultContext, SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, sni!.select(name)) };
+        const tlsOptions = {
+          ...sni.defaultContext,
+          SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, sni!.select(name)),
+          // A TLS handshake gets as long as a header block (Node's default is 120 s: a cheap slowloris).
+          handshakeTimeout: http.timeouts.headers,
+        };
         let entry: (typeof servers)[number];
         if (http.fastLane) {
           const secure = configure(createServer(options));
@@ -258,6 +263,11 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
           const secure = configure(createHttpsServer({ ...options, ...tlsOptions }) as unknown as Server);
           entry = { name: 'https', server: secure, listener: secure, lane: null };
         }
+        // Node reports a failed or timed-out handshake here but leaves the socket open: close it.
+        entry.listener.on('tlsClientError', (err: Error, socket: Duplex) => {
+          log.debug({ err: err.message }, 'TLS handshake failed');
+          socket.destroy();
+        });
         servers.push(entry);
         const s = await listen(entry.listener, http.https.listen);
         httpsPort = s.port;

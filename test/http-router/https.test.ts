@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
@@ -181,4 +182,17 @@ t.test('HTTPS: ALPN offers http/1.1; new certificates from a reload reach new co
   const fresh = await httpsGet(port, 'master1.ci.example.net', '/master1/after');
   t.equal(fresh.cert.subjectaltname, 'DNS:*.ci.example.net, DNS:ci.example.net', 'the new certificate, chosen by SNI');
   t.equal((await open.send('GET', '/still')).status, 200, 'the connection opened before the reload still serves');
+});
+
+t.test('HTTPS: a TLS handshake that never comes is cut after timeouts.headers, on both paths', async (t) => {
+  for (const fastLane of [true, false]) {
+    const r = await startRouter(t, [masterRoute('master1', { http: [backend.endpoint] })], { http: { fastLane, timeouts: { headers: '300ms' }, https: { listen: '127.0.0.1:0', certs: [a] } } });
+    const socket = netConnect(r.router.addresses()['https']!.port, '127.0.0.1');
+    t.teardown(() => socket.destroy());
+    socket.on('error', () => undefined);
+    const started = Date.now();
+    await new Promise((resolve) => socket.once('close', resolve));
+    const ms = Date.now() - started;
+    t.ok(ms >= 250 && ms < 5_000, `closed after ${ms} ms without a handshake (fastLane ${fastLane})`);
+  }
 });
