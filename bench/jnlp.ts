@@ -7,11 +7,12 @@
  *
  * The reference in the same run is nginx's stream proxy (one worker, `proxy_buffer_size` 256k as ci-edge's bulk
  * reads; 16k, its default, did 0.71 of direct): the same extra hop with no preamble to read, connecting to the
- * master as soon as it accepts. Installs nginx and its stream module with apt-get when missing.
+ * master as soon as it accepts. Installs nginx and its stream module with apt-get when missing. For scale, a
+ * bare Node relay too (connect at accept, `pipe` both ways, nothing else): the floor of Node's own sockets.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,22 +130,44 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Direct, nginx and shared-port connections alternate, so all see the same machine; the first 50 of each warm up. */
-async function latencies(direct: number, nginx: number, shared: number): Promise<{ d: number[]; n: number[]; s: number[] }> {
-  const [d, n, s]: [number[], number[], number[]] = [[], [], []];
-  const sharedHead = Buffer.concat([proxyPreamble('bench-echo'), JNLP4]);
+/** The paths' connections alternate, so all see the same machine; the first 50 of each warm up. Sorted times. */
+async function latencies<K extends string>(paths: Record<K, { port: number; head: Buffer }>): Promise<Record<K, number[]>> {
+  const keys = Object.keys(paths) as K[];
+  const out = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
   for (let i = 0; i < CONNECTIONS + 50; i++) {
-    const a = await roundTrip(direct, JNLP4);
-    const b = await roundTrip(nginx, JNLP4);
-    const c = await roundTrip(shared, sharedHead);
-    if (i >= 50) {
-      d.push(a);
-      n.push(b);
-      s.push(c);
+    for (const k of keys) {
+      const ms = await roundTrip(paths[k].port, paths[k].head);
+      if (i >= 50) out[k].push(ms);
     }
   }
-  const sorted = (xs: number[]) => xs.sort((x, y) => x - y);
-  return { d: sorted(d), n: sorted(n), s: sorted(s) };
+  for (const k of keys) out[k].sort((x, y) => x - y);
+  return out;
+}
+
+/** The bare Node relay, in its own process: one listener per target, connect at accept, pipe both ways. */
+async function serveBare(targets: number[]): Promise<void> {
+  const ports: number[] = [];
+  for (const to of targets) {
+    // Half-open both ways, as ci-edge's relay: the sink answers after the agent's FIN.
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
+      const up = connect({ host: '127.0.0.1', port: to, noDelay: true, allowHalfOpen: true });
+      client.pipe(up).on('error', () => client.destroy());
+      up.pipe(client).on('error', () => up.destroy());
+      client.on('error', () => up.destroy());
+      up.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    ports.push((server.address() as AddressInfo).port);
+  }
+  process.send!({ ports });
+}
+
+function forked<T>(args: string[]): Promise<{ child: ChildProcess; message: T }> {
+  const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ child, message: m as T }));
+    child.once('exit', (code) => reject(new Error(`bench child ${args[0]} exited (${code})`)));
+  });
 }
 
 async function main(): Promise<void> {
@@ -156,59 +179,66 @@ async function main(): Promise<void> {
   const sink = await startJenkinsStandin({ name: 'sink', agentMode: 'sink' });
   const echo = await startJenkinsStandin({ name: 'echo', key: { publicKey: sink.publicKey } });
   const [forwardPort, sharedPort] = [await freePort(), await freePort()];
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['serve', String(sink.agentPort), String(echo.agentPort), String(forwardPort), String(sharedPort)], {
-    stdio: 'inherit',
-  });
-  let nginx: ChildProcess | null = null;
+  const children: ChildProcess[] = [];
   try {
-    const ports = await new Promise<Ports>((resolve, reject) => {
-      child.once('message', (m) => resolve(m as Ports));
-      child.once('exit', (code) => reject(new Error(`gateway process exited (${code})`)));
-    });
+    const gateway = await forked<Ports>(['serve', String(sink.agentPort), String(echo.agentPort), String(forwardPort), String(sharedPort)]);
+    children.push(gateway.child);
+    const ports = gateway.message;
+    const bare = await forked<{ ports: [number, number] }>(['bare', String(sink.agentPort), String(echo.agentPort)]);
+    children.push(bare.child);
     const ngx = await startNginx(dir, sink.agentPort, echo.agentPort);
-    nginx = ngx.child;
+    children.push(ngx.child);
     const mib = TOTAL / (1024 * 1024);
+    const sharedEcho = Buffer.concat([proxyPreamble('bench-echo'), JNLP4]);
     // Warm every path once (JIT) with a round trip before measuring.
-    await roundTrip(echo.agentPort, JNLP4);
-    await roundTrip(ngx.echo, JNLP4);
-    await roundTrip(ports.shared, Buffer.concat([proxyPreamble('bench-echo'), JNLP4]));
+    for (const [port, head] of [[echo.agentPort, JNLP4], [ngx.echo, JNLP4], [bare.message.ports[1], JNLP4], [ports.shared, sharedEcho]] as const) await roundTrip(port, head);
     // Interleaved, best and median of RUNS: on a 2-core machine one run swings by ±30 % with whatever else the
     // scheduler does; paths measured side by side compare the paths, not the moment.
     const paths = {
       direct: () => pump(sink.agentPort, JNLP4),
       nginx: () => pump(ngx.sink, JNLP4),
+      bare: () => pump(bare.message.ports[0], JNLP4),
       gateway: () => pump(ports.forward, JNLP4),
       shared: () => pump(ports.shared, Buffer.concat([proxyPreamble('bench-sink'), JNLP4])),
     };
-    const times: Record<keyof typeof paths, number[]> = { direct: [], nginx: [], gateway: [], shared: [] };
+    const times: Record<keyof typeof paths, number[]> = { direct: [], nginx: [], bare: [], gateway: [], shared: [] };
     for (let i = 0; i < RUNS; i++) for (const k of Object.keys(paths) as (keyof typeof paths)[]) times[k].push(await paths[k]());
     const best = (k: keyof typeof paths) => Math.min(...times[k]);
     const median = (k: keyof typeof paths) => [...times[k]].sort((a, b) => a - b)[RUNS >> 1]!;
     const rate = (s: number) => `${(mib / s).toFixed(0)} MiB/s`;
     console.log(`throughput ${mib} MiB a run, ${RUNS} runs interleaved; ratios to direct, best of the runs (median of the runs)`);
     console.log(`  direct TCP               best ${rate(best('direct'))}, median ${rate(median('direct'))}`);
-    for (const [k, what] of [['nginx', 'nginx stream proxy'], ['gateway', 'ci-edge forwarder'], ['shared', 'ci-edge shared port']] as const) {
-      const goal = k === 'nginx' ? 'reference' : `goal >= 0.9; ${(best('nginx') / best(k)).toFixed(2)} of nginx`;
+    const labels = [['nginx', 'nginx stream proxy'], ['bare', 'bare Node pipe relay'], ['gateway', 'ci-edge forwarder'], ['shared', 'ci-edge shared port']] as const;
+    for (const [k, what] of labels) {
+      const goal = k === 'nginx' ? 'reference' : k === 'bare' ? 'for scale' : `goal >= 0.9; ${(best('nginx') / best(k)).toFixed(2)} of nginx`;
       console.log(`  ${what.padEnd(24)} best ${rate(best(k))}, ratio ${(best('direct') / best(k)).toFixed(2)} (${(median('direct') / median(k)).toFixed(2)})   ${goal}`);
     }
 
-    const { d, n, s } = await latencies(echo.agentPort, ngx.echo, ports.shared);
+    const setup = await latencies({
+      direct: { port: echo.agentPort, head: JNLP4 },
+      nginx: { port: ngx.echo, head: JNLP4 },
+      bare: { port: bare.message.ports[1], head: JNLP4 },
+      shared: { port: ports.shared, head: sharedEcho },
+    });
+    const d = setup.direct;
     const row = (what: string, xs: number[]) => `  ${what.padEnd(24)} p50 ${pct(xs, 50).toFixed(3)} ms, p99 ${pct(xs, 99).toFixed(3)} ms`;
     const added = (xs: number[]) => `added p50 ${(pct(xs, 50) - pct(d, 50)).toFixed(3)} ms, p99 ${(pct(xs, 99) - pct(d, 99)).toFixed(3)} ms`;
     console.log(`connection setup (connect, send, first byte back), ${CONNECTIONS} of each interleaved`);
     console.log(row('direct TCP', d));
-    console.log(`${row('nginx stream proxy', n)}; ${added(n)}   reference`);
-    console.log(`${row('ci-edge shared port', s)}; ${added(s)}   goal: added p99 <= 2 ms`);
+    console.log(`${row('nginx stream proxy', setup.nginx)}; ${added(setup.nginx)}   reference`);
+    console.log(`${row('bare Node pipe relay', setup.bare)}; ${added(setup.bare)}   for scale`);
+    console.log(`${row('ci-edge shared port', setup.shared)}; ${added(setup.shared)}   goal: added p99 <= 2 ms`);
   } finally {
-    child.kill();
-    nginx?.kill();
+    for (const c of children) c.kill();
     await sink.close();
     await echo.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (process.argv[2] === 'serve') {
+if (process.argv[2] === 'bare') {
+  void serveBare(process.argv.slice(3).map(Number));
+} else if (process.argv[2] === 'serve') {
   const [sink, echo, forward, shared] = process.argv.slice(3).map(Number) as [number, number, number, number];
   serveGateway(sink, echo, forward, shared).catch((err: unknown) => {
     console.error(err);
