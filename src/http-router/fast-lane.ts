@@ -149,7 +149,7 @@ class ClientConn {
     const r = d.resolver().resolve(head.headers.host, head.url);
     if (r.kind !== 'proxy' || r.target.endpoints.length === 0) return this.handOff(chunk);
     this.socket.setTimeout(d.http().timeouts.idle);
-    this.exchange = new Exchange(this, this.lane, head, newJob(r, d.proto, true));
+    this.exchange = new Exchange(this, this.lane, head, newJob(d.observer.nextId(), r, d.proto, true));
     this.exchange.start();
   }
 
@@ -228,7 +228,7 @@ class Exchange implements UpstreamOwner {
     private readonly head: RequestHead,
     private readonly job: Job,
   ) {
-    this.id = lane.d.observer.nextId();
+    this.id = job.id;
     this.path = pathOnly(head.url);
     prepareRequestHeaders(head.headers, head.method, conn.socket, forwardInfo(job), false);
   }
@@ -413,7 +413,7 @@ class Exchange implements UpstreamOwner {
     this.phase = Phase.Done;
     this.log();
     this.conn.exchange = null;
-    writeRawPage(this.conn.socket, page, this.head.method === 'HEAD');
+    writeRawPage(this.conn.socket, page, this.head.method === 'HEAD', this.id);
   }
 
   private badResponse(reason: string): void {

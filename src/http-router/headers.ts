@@ -39,13 +39,20 @@ export interface ClientSocket {
 
 export interface ForwardInfo {
   readonly proto: 'http' | 'https';
+  /** Sent as X-Request-Id, replacing any the client sent (as an edge proxy does: the id is the edge's log's). */
+  readonly requestId: string;
   /** X-Forwarded-Prefix on path-routed requests (`/master1`), else null. */
   readonly prefix: string | null;
 }
 
 /** The forwarding facts of a proxied request: its scheme, and its route's prefix when it came in path-routed. */
-export function forwardInfo(job: { readonly proto: 'http' | 'https'; readonly pathRouted: boolean; readonly target: { readonly route: { readonly path: string } } }): ForwardInfo {
-  return { proto: job.proto, prefix: job.pathRouted ? job.target.route.path : null };
+export function forwardInfo(job: {
+  readonly id: string;
+  readonly proto: 'http' | 'https';
+  readonly pathRouted: boolean;
+  readonly target: { readonly route: { readonly path: string } };
+}): ForwardInfo {
+  return { proto: job.proto, requestId: job.id, prefix: job.pathRouted ? job.target.route.path : null };
 }
 
 /**
@@ -71,6 +78,7 @@ export function prepareRequestHeaders(h: IncomingHttpHeaders, method: string, so
   h['x-forwarded-proto'] = info.proto;
   h['x-forwarded-host'] = h.host ?? '';
   h['x-forwarded-port'] = String(socket.localPort ?? '');
+  h['x-request-id'] = info.requestId;
   if (info.prefix !== null) h['x-forwarded-prefix'] = info.prefix;
   else if (h['x-forwarded-prefix'] !== undefined) delete h['x-forwarded-prefix'];
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Target } from './resolve.js';
@@ -31,7 +32,11 @@ export interface AccessRecord {
 
 export class Observer {
   private seq = 0;
-  private readonly prefix = `${process.pid.toString(36)}-`;
+  /**
+   * Per process and random: ids go to the masters as X-Request-Id and into logs gathered from every
+   * instance, so two instances (or one restarted) must not count up the same ids.
+   */
+  private readonly prefix = `${randomBytes(4).readUInt32BE(0).toString(36)}-`;
   private readonly unrouted: RouteStats;
 
   constructor(

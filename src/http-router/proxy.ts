@@ -53,6 +53,8 @@ export function retryEndpoint(job: Job, failed: Endpoint, errno: string): Endpoi
 
 /** One proxied request (or WebSocket) as the server tracks it; the proxy fills in what happened. */
 export interface Job {
+  /** The request id: the access log's `id`, `X-Request-Id` to the backend and back to the client. */
+  readonly id: string;
   readonly target: Target;
   readonly upstreamPath: string;
   readonly pathRouted: boolean;
@@ -66,8 +68,8 @@ export interface Job {
 }
 
 /** A new job for a resolved request. */
-export function newJob(r: Extract<Resolution, { kind: 'proxy' }>, proto: 'http' | 'https', bodyless: boolean): Job {
-  return { target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto, endpoint: undefined, bytes: 0, bodyless };
+export function newJob(id: string, r: Extract<Resolution, { kind: 'proxy' }>, proto: 'http' | 'https', bodyless: boolean): Job {
+  return { id, target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto, endpoint: undefined, bytes: 0, bodyless };
 }
 
 /** Stands in for the request stream of a bodyless request: `pipe` just ends the upstream request. */

@@ -34,6 +34,7 @@ export function createResponsePasses(extensions: readonly HttpExtension[], log: 
       prefix: job.pathRouted && job.target.route.stripPrefix ? job.target.route.path : '',
       endpoint: p.endpoint,
     });
+    headers['x-request-id'] = job.id;
     if (job.target.route.kind !== 'master' || extensions.length === 0) return headers;
     const ctx: ResponseContext = {
       route: job.target.route,

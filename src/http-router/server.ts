@@ -61,7 +61,10 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     const url = req.url ?? '/';
     const path = pathOnly(url);
     const tracked: { target?: Target; job?: Job } = {};
-    track(req, res, started, observer.nextId(), path, tracked);
+    const id = observer.nextId();
+    track(req, res, started, id, path, tracked);
+    // On every answer, pages and redirects included: what a user quotes to find the access-log line.
+    res.setHeader('x-request-id', id);
     // Shutting down: this response is the connection's last, so it closes instead of idling to the deadline.
     if (closing) res.shouldKeepAlive = false;
     try {
@@ -87,7 +90,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
         case 'proxy': {
           tracked.target = r.target;
           if (r.target.endpoints.length === 0) return answer(req, res, { code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
-          const job = newJob(r, encrypted ? 'https' : 'http', !hasRequestBody(req.headers));
+          const job = newJob(id, r, encrypted ? 'https' : 'http', !hasRequestBody(req.headers));
           tracked.job = job;
           return proxy!.web(req, res, job);
         }
@@ -124,7 +127,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     const fail = (problem: Problem) => {
       const page = errorPage(problem, json);
       status = page.status;
-      writeRawPage(socket, page);
+      writeRawPage(socket, page, false, id);
     };
     try {
       if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || req.method !== 'GET') {
@@ -136,7 +139,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       target = r.target;
       if (r.target.endpoints.length === 0) return fail({ code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
       const encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
-      job = newJob(r, encrypted ? 'https' : 'http', true);
+      job = newJob(id, r, encrypted ? 'https' : 'http', true);
       webSockets.add(socket);
       proxy!.ws(req, socket, head, job);
     } catch (err) {
@@ -184,7 +187,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       log,
       extensions: deps.httpExtensions,
       onProblem: (req, res, job, code) => answer(req, res, { code, name: job.target.route.name }),
-      onWsProblem: (socket, job, code) => writeRawPage(socket, errorPage({ code, name: job.target.route.name }, false)),
+      onWsProblem: (socket, job, code) => writeRawPage(socket, errorPage({ code, name: job.target.route.name }, false), false, job.id),
       onWebSocket: (delta) => observer.websocket(delta),
     });
 

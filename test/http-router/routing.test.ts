@@ -1,5 +1,5 @@
 import t from 'tap';
-import { startBackend } from '../helpers/backends.js';
+import { refusingPort, startBackend } from '../helpers/backends.js';
 import { masterRoute } from '../helpers/registry.js';
 import { ask, domain, startRouter } from './setup.js';
 
@@ -142,4 +142,27 @@ t.test('one access-log line per request and the http metrics', async (t) => {
   t.match(metrics, 'ci_edge_http_requests_total{route="-",code="4xx"} 1');
   t.match(metrics, /ci_edge_http_bytes_total\{route="master1"\} \d+/);
   t.match(metrics, 'ci_edge_http_request_duration_seconds_count{route="master1"} 1');
+});
+
+t.test('X-Request-Id: the access-log id goes to the master and back to the client, on pages too', async (t) => {
+  const dead = await refusingPort();
+  const r = await startRouter(t, [masterRoute('master1', { http: [b1.endpoint] }), masterRoute('down1', { http: [{ host: '127.0.0.1', port: dead }] })]);
+  const answers = [
+    await ask(r.port, '/master1/lane'),
+    await ask(r.port, '/master1/node', { method: 'POST', body: 'x' }),
+    await ask(r.port, '/master1/spoofed', { headers: { 'x-request-id': 'client-chosen' } }),
+    await ask(r.port, '/nope/'),
+    await ask(r.port, '/down1/'),
+  ];
+  t.same(answers.map((a) => a.status), [200, 200, 200, 404, 502]);
+  const ids = answers.map((a) => a.headers['x-request-id'] as string);
+  t.equal(new Set(ids).size, 5, `five different ids: ${ids.join(' ')}`);
+  const sent = b1.requests.slice(-3).map((q) => q.headers['x-request-id']);
+  t.same(sent, ids.slice(0, 3), "the master got the id the client got back; the client's own was replaced");
+  for (let i = 0; i < 100 && r.accessLog().length < 5; i++) await new Promise((res) => setTimeout(res, 10));
+  t.same(r.accessLog().map((l) => l['id']).sort(), [...ids].sort(), 'each is its access-log line id');
+
+  const other = await startRouter(t, [masterRoute('master1', { http: [b1.endpoint] })]);
+  const there = (await ask(other.port, '/master1/x')).headers['x-request-id'] as string;
+  t.not(there.split('-')[0], ids[0]!.split('-')[0], 'another instance counts under another prefix');
 });

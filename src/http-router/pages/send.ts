@@ -20,7 +20,7 @@ export function sendPage(res: ServerResponse, page: Page, head: boolean): void {
  * A page on a raw socket (upgrade requests, parse errors, the fast lane): the connection closes after it.
  * A HEAD request gets the headers only.
  */
-export function writeRawPage(socket: Duplex, page: Page, head = false): void {
+export function writeRawPage(socket: Duplex, page: Page, head = false, requestId?: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -28,6 +28,7 @@ export function writeRawPage(socket: Duplex, page: Page, head = false): void {
   const body = Buffer.from(page.body);
   let lines = `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\n`;
   for (const [k, v] of Object.entries(page.headers)) lines += `${k}: ${v}\r\n`;
+  if (requestId !== undefined) lines += `x-request-id: ${requestId}\r\n`;
   lines += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
   socket.end(Buffer.concat([Buffer.from(lines, 'latin1'), head ? Buffer.alloc(0) : body]));
 }
