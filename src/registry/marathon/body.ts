@@ -8,8 +8,9 @@
  * Marathon writes `{"apps":[{"id":"/…",…},{"id":"/…",…}]}`, compact, each app's `id` first. The search for
  * `},{"id":"/` proposes where an app ends; JSON.parse decides. A slice that begins where a value begins parses
  * only if it ends exactly where that value ends (any shorter is unfinished, any longer has trailing bytes), so a
- * proposal inside a string or a nested object only costs a failed parse and the search moves on; each accepted
- * slice is one whole app and the next one begins two bytes later. What is left is parsed after `{"apps":[`, which
+ * proposal inside an app (between nested objects that also open with an `id`; never inside a string, where the
+ * quotes would be escaped) only costs a failed parse and the search moves on; each accepted slice is one whole
+ * app and the next one begins two bytes later. What is left is parsed after `{"apps":[`, which
  * checks the end of the document too; a body of another shape (pretty-printed, other key order) is parsed whole,
  * as before.
  */
@@ -21,7 +22,7 @@ const nextApp = Buffer.from('},{"id":"/');
 /**
  * Proposals that fail in a row before the search stops and the rest is parsed whole at the end: each costs a
  * parse of the app so far, so a body that defeats the search (apps whose `id` is not first after some point,
- * a label holding many copies of the separator) costs at most this many, never one per app.
+ * with nested objects that open like an app) costs at most this many, never one per app.
  */
 const maxMisses = 64;
 
