@@ -57,10 +57,9 @@ t.test('admin contract over a gateway fed by the Marathon simulator', async (t) 
   sim.setMode('error');
   await until(() => gw.registry.current().status.stale, 'a failed resync');
   const stale = await getJson(`${admin}/routes`);
-  t.same(
-    [stale.body['stale'], typeof stale.body['ageSeconds'], (stale.body['routes'] as unknown[]).length, stale.body['lastError']],
-    [true, 'number', 1, `Marathon is unreachable: ${sim.url}/v2/leader: HTTP 500`],
-  );
+  t.same([stale.body['stale'], typeof stale.body['ageSeconds'], (stale.body['routes'] as unknown[]).length], [true, 'number', 1]);
+  // Syncs run every 200 ms here: the one that fails may have asked /v2/leader already, and fail on /v2/apps.
+  t.match(stale.body['lastError'], new RegExp(`^Marathon is unreachable: ${sim.url}/v2/(leader|apps\\?embed=apps\\.tasks): HTTP 500$`));
   const stillReady = await getJson(`${admin}/ready`);
   t.same([stillReady.status, stillReady.body['stale']], [200, true]);
 
