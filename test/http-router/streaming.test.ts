@@ -34,6 +34,8 @@ t.test('WebSocket echo through the router, Jenkins agent headers both ways, resp
   t.equal(headers['x-backend'], 'master1');
   t.equal(headers['x-remoting-minimum-version'], '3.14');
   t.equal(headers['x-jenkins-probe'], 'master1 /master1/wsagents/ true');
+  t.match(headers['x-request-id'], /^[0-9a-z]+-[0-9a-z]+$/);
+  t.equal(headers['x-request-id'], b1.upgrades.at(-1)!['x-request-id'], 'the 101 carries the id the master got');
   t.same(seen, [101]);
   const got = b1.upgrades.at(-1)!;
   t.match(got, { 'node-name': 'agent-7', 'secret-key': 'abc', 'x-remoting-capability': 'cap', 'connection-cookie': 'ck', 'x-forwarded-prefix': '/master1' });
