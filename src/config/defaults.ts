@@ -13,6 +13,7 @@ export const defaults = {
     timeouts: { connect: 5_000, idle: 120_000, headers: 20_000, upstream: 120_000, keepAlive: 5_000 },
     maxHeaderSize: 16_384,
     keepAliveSockets: 256,
+    failTimeout: 10_000,
     workers: 1,
     fastLane: true,
   },

@@ -125,7 +125,7 @@ function service(r: Reader): ServiceConfig {
 }
 
 function http(r: Reader): HttpConfig {
-  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'workers', 'fastLane']);
+  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'failTimeout', 'workers', 'fastLane']);
   const d = defaults.http;
   let https: HttpConfig['https'] = null;
   if (o['https']!.present) {
@@ -151,6 +151,7 @@ function http(r: Reader): HttpConfig {
     timeouts: { connect: time('connect'), idle: time('idle'), headers: time('headers'), upstream: time('upstream'), keepAlive },
     maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 1024, 1_048_576),
     keepAliveSockets: o['keepAliveSockets']!.integer(d.keepAliveSockets, 1, 100_000),
+    failTimeout: o['failTimeout']!.duration(d.failTimeout),
     // "auto": one router per core the process may use (issue #3).
     workers: workerCount(o['workers']!, d.workers),
     fastLane: o['fastLane']!.boolean(d.fastLane),

@@ -54,6 +54,8 @@ export interface HttpConfig {
   };
   readonly maxHeaderSize: number;
   readonly keepAliveSockets: number;
+  /** An endpoint whose connection failed is skipped this long while its route has another (0: never skipped). */
+  readonly failTimeout: number;
   /** Router processes (node:cluster) sharing the listeners; 1 runs the router in the gateway's own process. */
   readonly workers: number;
   /**

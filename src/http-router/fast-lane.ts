@@ -401,7 +401,7 @@ class Exchange implements UpstreamOwner {
     this.up?.release(false);
     this.up = null;
     this.pending = null;
-    if (code === 'E_UPSTREAM_REFUSED' || this.timedOut) endpointFailed(d.registry, target, endpoint);
+    if (code === 'E_UPSTREAM_REFUSED' || this.timedOut) endpointFailed(d.registry, target, endpoint, d.http().failTimeout);
     const next = !this.retried && !this.timedOut ? retryEndpoint(this.job, endpoint, errno) : undefined;
     if (next) {
       this.retried = true;

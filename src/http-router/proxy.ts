@@ -206,7 +206,7 @@ export function createProxy(d: ProxyDeps): Proxy {
     a.failed = true;
     const job = a.job;
     const code = upstreamProblem(err, a.timedOut);
-    if (code === 'E_UPSTREAM_REFUSED' || (a.timedOut && !a.responded)) endpointFailed(d.registry, job.target, a.endpoint);
+    if (code === 'E_UPSTREAM_REFUSED' || (a.timedOut && !a.responded)) endpointFailed(d.registry, job.target, a.endpoint, d.http.failTimeout);
     if (res.headersSent || res.destroyed || req.socket.destroyed) {
       res.destroy();
       return;
@@ -289,7 +289,7 @@ export function createProxy(d: ProxyDeps): Proxy {
           if (failed) return;
           failed = true;
           const code = upstreamProblem(err, timedOut);
-          if (code === 'E_UPSTREAM_REFUSED' || timedOut) endpointFailed(d.registry, job.target, endpoint);
+          if (code === 'E_UPSTREAM_REFUSED' || timedOut) endpointFailed(d.registry, job.target, endpoint, d.http.failTimeout);
           if (!upgraded && !socket.destroyed) d.onWsProblem(socket, job, code);
           socket.destroy();
         });

@@ -61,14 +61,6 @@ export function buildTable(snapshot: Snapshot, prev: RouteTable | null): RouteTa
   };
 }
 
-/**
- * How long an endpoint whose connection failed (refused, unreachable, timed out) is skipped while its route has
- * another: nginx's `max_fails=1 fail_timeout=10s`. Without it a task on a host that stopped answering costs
- * every request sent its way the connect timeout before the retry; Marathon's own word on the task follows
- * through the registry's re-check.
- */
-const EJECT_MS = 10_000;
-
 /** Round-robin over the healthy endpoints, skipping `avoid` (the one that just refused) when there is another. */
 export function pickEndpoint(target: Target, avoid?: Endpoint): Endpoint | undefined {
   const eps = target.endpoints;
@@ -105,15 +97,16 @@ function pickLive(target: Target, down: Float64Array, avoid: Endpoint | undefine
 
 /**
  * A connection to `endpoint` failed before any answer (refused, unreachable, timed out): the registry re-checks
- * the route, and this target skips the endpoint for EJECT_MS when it has another. Both HTTP paths and
- * WebSockets report here.
+ * the route, and this target skips the endpoint for `failTimeout` ms (`http.failTimeout`) when it has another:
+ * nginx's `max_fails=1 fail_timeout=10s`. Without it a task on a host that stopped answering costs every
+ * request sent its way the connect timeout before the retry. Both HTTP paths and WebSockets report here.
  */
-export function endpointFailed(registry: RegistryView, target: Target, endpoint: Endpoint): void {
+export function endpointFailed(registry: RegistryView, target: Target, endpoint: Endpoint, failTimeout: number): void {
   registry.endpointFailed(target.route.name, endpoint);
   const eps = target.endpoints;
-  if (eps.length < 2) return;
+  if (eps.length < 2 || failTimeout <= 0) return;
   const i = eps.findIndex((e) => sameEndpoint(e, endpoint));
-  if (i !== -1) (target.down ??= new Float64Array(eps.length))[i] = performance.now() + EJECT_MS;
+  if (i !== -1) (target.down ??= new Float64Array(eps.length))[i] = performance.now() + failTimeout;
 }
 
 const sameEndpoint = (a: Endpoint, b: Endpoint) => a.host === b.host && a.port === b.port;

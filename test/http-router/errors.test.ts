@@ -120,6 +120,15 @@ t.test('failover: a refusing endpoint is reported once, then skipped for 10 s wh
   }
 });
 
+t.test('http.failTimeout: 0 never skips: the dead endpoint is tried on every request, which still succeeds by its retry', async (t) => {
+  const dead = await refusingPort();
+  const r = await startRouter(t, [masterRoute('master1', { http: [{ host: '127.0.0.1', port: dead }, b1.endpoint] })], { http: { failTimeout: '0s' } });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) statuses.push((await ask(r.port, '/master1/')).status);
+  t.same(statuses, [200, 200, 200, 200]);
+  t.same(r.failed, Array(4).fill(`master1 127.0.0.1:${dead}`));
+});
+
 t.test('a route whose every endpoint refused is still tried (the registry may be behind), and a lone endpoint is never skipped', async (t) => {
   const [d1, d2] = [await refusingPort(), await refusingPort()];
   const r = await startRouter(t, [
