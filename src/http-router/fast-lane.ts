@@ -93,6 +93,16 @@ interface Lane {
   draining: boolean;
 }
 
+/** The socket events a lane connection listens to, and its handler for each: all taken off at a hand-off. */
+const connEvents = [
+  ['data', 'onData'],
+  ['end', 'onEnd'],
+  ['error', 'onError'],
+  ['timeout', 'onTimeout'],
+  ['close', 'onClose'],
+  ['drain', 'onDrain'],
+] as const;
+
 /** A client connection while the lane has it: between requests, or with one exchange in flight. */
 class ClientConn {
   exchange: Exchange | null = null;
@@ -124,12 +134,7 @@ class ClientConn {
   ) {
     socket.setNoDelay(true);
     socket.setTimeout(lane.d.http().timeouts.keepAlive);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onError);
-    socket.on('timeout', this.onTimeout);
-    socket.on('close', this.onClose);
-    socket.on('drain', this.onDrain);
+    for (const [event, key] of connEvents) socket.on(event, this[key]);
   }
 
   private data(chunk: Buffer): void {
@@ -162,12 +167,7 @@ class ClientConn {
 
   private detach(): void {
     const s = this.socket;
-    s.off('data', this.onData);
-    s.off('end', this.onEnd);
-    s.off('error', this.onError);
-    s.off('timeout', this.onTimeout);
-    s.off('close', this.onClose);
-    s.off('drain', this.onDrain);
+    for (const [event, key] of connEvents) s.off(event, this[key]);
     s.setTimeout(0);
     this.lane.conns.delete(this);
   }
@@ -207,7 +207,6 @@ const enum Phase {
 /** One request relayed in the lane: endpoint choice, one retry, the response relayed and its end found. */
 class Exchange implements UpstreamOwner {
   private readonly started = performance.now();
-  private readonly id: string;
   private readonly path: string;
   private up: Upstream | null = null;
   private endpoint: Endpoint | undefined;
@@ -228,7 +227,6 @@ class Exchange implements UpstreamOwner {
     private readonly head: RequestHead,
     private readonly job: Job,
   ) {
-    this.id = job.id;
     this.path = pathOnly(head.url);
     prepareRequestHeaders(head.headers, head.method, conn.socket, forwardInfo(job), false);
   }
@@ -258,7 +256,7 @@ class Exchange implements UpstreamOwner {
     try {
       this.upstreamData(chunk);
     } catch (err) {
-      this.lane.d.log.error({ err, id: this.id, route: this.job.target.route.name }, 'fast lane response failed');
+      this.lane.d.log.error({ err, id: this.job.id, route: this.job.target.route.name }, 'fast lane response failed');
       this.crashed();
     }
   }
@@ -362,7 +360,7 @@ class Exchange implements UpstreamOwner {
       // Nothing sent yet (head and broken body in one read): a 502 page, as for a broken head.
       if (head) return this.badResponse(reason);
       // Otherwise the client must see a cut connection, not a complete response.
-      this.lane.d.log.warn({ id: this.id, route: this.job.target.route.name, err: reason }, 'invalid upstream response body');
+      this.lane.d.log.warn({ id: this.job.id, route: this.job.target.route.name, err: reason }, 'invalid upstream response body');
       return this.abort();
     }
     const part = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
@@ -405,7 +403,7 @@ class Exchange implements UpstreamOwner {
     const next = !this.retried && !this.timedOut ? retryEndpoint(this.job, endpoint, errno) : undefined;
     if (next) {
       this.retried = true;
-      d.log.debug({ id: this.id, route: target.route.name, endpoint: `${endpoint.host}:${endpoint.port}`, err: errno }, 'retrying on another endpoint');
+      d.log.debug({ id: this.job.id, route: target.route.name, endpoint: `${endpoint.host}:${endpoint.port}`, err: errno }, 'retrying on another endpoint');
       return this.send(next);
     }
     const page = errorPage({ code, name: target.route.name }, wantsJson(this.head.headers.accept as string | undefined));
@@ -413,11 +411,11 @@ class Exchange implements UpstreamOwner {
     this.phase = Phase.Done;
     this.log();
     this.conn.exchange = null;
-    writeRawPage(this.conn.socket, page, this.head.method === 'HEAD', this.id);
+    writeRawPage(this.conn.socket, page, this.head.method === 'HEAD', this.job.id);
   }
 
   private badResponse(reason: string): void {
-    this.lane.d.log.warn({ id: this.id, route: this.job.target.route.name, err: reason }, 'invalid upstream response');
+    this.lane.d.log.warn({ id: this.job.id, route: this.job.target.route.name, err: reason }, 'invalid upstream response');
     this.failed('E_UPSTREAM_RESET', 'EPROTO');
   }
 
@@ -449,7 +447,7 @@ class Exchange implements UpstreamOwner {
 
   private log(): void {
     this.lane.d.observer.finish(this.job.target, this.endpoint, this.started, {
-      id: this.id,
+      id: this.job.id,
       method: this.head.method,
       path: this.path,
       status: this.status,

@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { parseConfig } from '../../src/config/schema.js';
 import { startBackend } from '../helpers/backends.js';
 import { masterRoute } from '../helpers/registry.js';
+import { byLane, parseResponse, type Res } from './responses.js';
 import { ask, startRouter } from './setup.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ci-edge-tls-'));
@@ -77,53 +78,25 @@ async function tlsClient(t: { teardown(fn: () => unknown): void }, port: number,
   const socket = tlsConnect({ host: '127.0.0.1', port, servername: host, ca });
   t.teardown(() => socket.destroy());
   await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-  let buf = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (c: string) => (buf += c));
+  let buf = Buffer.alloc(0);
+  socket.on('data', (c: Buffer) => (buf = Buffer.concat([buf, c])));
   return {
-    /** Sends one request, resolves with the whole response (Content-Length or chunked). */
-    async send(method: string, path: string, body = ''): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+    /** Sends one request, resolves with the whole response. */
+    async send(method: string, path: string, body = ''): Promise<Res> {
       const extra = body ? [`Content-Length: ${body.length}`] : [];
       socket.write([`${method} ${path} HTTP/1.1`, `Host: ${host}`, ...extra, '', body].join('\r\n'));
       for (let i = 0; i < 500; i++) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end !== -1) {
-          const lines = buf.slice(0, end).split('\r\n');
-          const headers: Record<string, string> = {};
-          for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
-          const status = Number(lines[0]!.split(' ')[1]);
-          if (headers['transfer-encoding'] === 'chunked') {
-            // Small answers only: the chunks are read as they are, up to the last (zero) one.
-            const last = buf.indexOf('\r\n0\r\n\r\n', end);
-            if (last !== -1) {
-              let body = '';
-              for (let at = end + 4; at < last + 2; ) {
-                const eol = buf.indexOf('\r\n', at);
-                const size = parseInt(buf.slice(at, eol), 16);
-                body += buf.slice(eol + 2, eol + 2 + size);
-                at = eol + 2 + size + 2;
-              }
-              buf = buf.slice(last + 7);
-              return { status, headers, body };
-            }
-          } else {
-            const length = Number(headers['content-length']);
-            if (buf.length >= end + 4 + length) {
-              const res = { status, headers, body: buf.slice(end + 4, end + 4 + length) };
-              buf = buf.slice(end + 4 + length);
-              return res;
-            }
-          }
+        const p = parseResponse(buf, method === 'HEAD', false);
+        if (p) {
+          buf = buf.subarray(p.used);
+          return p.res;
         }
         await new Promise((r) => setTimeout(r, 10));
       }
-      throw new Error(`no complete response; got ${JSON.stringify(buf)}`);
+      throw new Error(`no complete response; got ${JSON.stringify(buf.toString('latin1'))}`);
     },
   };
 }
-
-/** Node's server adds `Keep-Alive: timeout=N` to its keep-alive answers; the lane never does. */
-const byLane = (res: { headers: Record<string, string> }) => res.headers['keep-alive'] === undefined;
 
 t.test('HTTPS fast lane: GETs relayed by the lane, a POST handed to Node mid-connection, one TLS connection', async (t) => {
   const r = await startRouter(t, [masterRoute('master1', { http: [backend.endpoint] })], { http: { https: { listen: '127.0.0.1:0', certs: [a] } } });

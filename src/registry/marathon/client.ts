@@ -158,7 +158,7 @@ export class MarathonClient {
     return { body, bytes: raw.length, url };
   }
 
-  /** A GET against the leader, its body decoded when asked for. */
+  /** A GET against the leader, its body read whole. */
   private async get(path: string): Promise<{ reply: MarathonReply; raw: Buffer; url: string }> {
     const { res, url } = await this.send<Buffer>(path, 'arraybuffer');
     return { reply: toReply(res.status, res.data), raw: res.data, url };
@@ -226,15 +226,8 @@ export class MarathonClient {
   }
 }
 
-/** A status and a body decoded only when first asked for (a body is mostly parsed from its bytes). */
 function toReply(status: number, raw: Buffer): MarathonReply {
-  let text: string | undefined;
-  return {
-    status,
-    get text() {
-      return (text ??= decodeBody(raw));
-    },
-  };
+  return { status, text: decodeBody(raw) };
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
