@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { JnlpConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -121,12 +122,13 @@ export class Forwarders {
 
   private accept(socket: Socket, name: string, portName: PortName): void {
     const id = this.o.nextId();
-    const started = Date.now();
+    const accepted = performance.now();
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const route = this.o.registry.current().routes.get(name);
     const target = route?.endpoints[portName][0];
     if (!route || !target) {
+      this.o.metrics.jnlpConnections.inc({ via: 'gateway', outcome: 'refused' });
       this.o.log.warn(
         { id, via: 'gateway', route: name, port: portName, client: normalizeAddress(socket.remoteAddress), reason: route ? `master is ${route.state}` : 'master is gone' },
         'agent connection refused',
@@ -145,7 +147,7 @@ export class Forwarders {
       registry: this.o.registry,
       log: this.o.log,
       metrics: this.o.metrics,
-      started,
+      accepted,
     });
   }
 

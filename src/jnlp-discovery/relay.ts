@@ -36,7 +36,7 @@ export interface OnRead {
  * case, `to.writableLength` back to 0) leaves it free for the next read; a queued one keeps it, and the next read
  * gets a new one. `write() === false` stops reading (returning false is onread's pause) until `to` drains.
  */
-export function relayReads(to: Socket, from: () => Socket | undefined): OnRead {
+export function relayReads(to: Socket, from: () => Socket | undefined, counted?: (n: number) => void): OnRead {
   let own: Buffer | null = null;
   let waiting = false;
   const drained = () => {
@@ -54,6 +54,7 @@ export function relayReads(to: Socket, from: () => Socket | undefined): OnRead {
         chunk = nread === buf.length ? (buf as Buffer) : (buf as Buffer).subarray(0, nread);
       }
       const ok = to.write(chunk);
+      counted?.(nread);
       if (buf !== shared) {
         // A trickle goes back to the shared buffer, a full read steps up to bulk reads, and a read whose bytes
         // are still queued needs a new buffer of its size.

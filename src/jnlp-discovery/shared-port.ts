@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { JnlpConfig } from '../config/types.js';
 import { CiEdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -10,6 +11,13 @@ import { PROXY_PROTOCOL } from './advertise.js';
 import { cutAt } from './forward.js';
 import { PreambleParser } from './preamble.js';
 import { splice } from './splice.js';
+
+/**
+ * `ci_edge_jnlp_connections_total{outcome}` for a connection that is not forwarded (splice counts `forwarded` and
+ * `failed`): no master to name (`unattributed`), one that is not running (`refused`), bytes that are no
+ * preamble (`bad-preamble`), and the status probes agents and monitors make (`probe`, `ping`).
+ */
+type Outcome = 'unattributed' | 'refused' | 'bad-preamble' | 'probe' | 'ping';
 
 /** Jenkins' PingAgentProtocol answer (TcpSlaveAgentListener.PingAgentProtocol): status probes work here too. */
 const PING_REPLY = Buffer.from('Ping\n', 'utf8');
@@ -61,30 +69,33 @@ export class SharedPort {
 
   private accept(socket: Socket): void {
     const id = this.o.nextId();
-    const started = Date.now();
+    const accepted = performance.now();
     const client = normalizeAddress(socket.remoteAddress);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.setNoDelay(true);
     const parser = new PreambleParser(this.o.jnlp.maxHeaderSize);
 
-    const refuse = (reason: string, extra: Record<string, unknown> = {}) => {
+    const count = (outcome: Outcome) => this.o.metrics.jnlpConnections.inc({ via: 'shared', outcome });
+    const refuse = (outcome: Outcome, reason: string, extra: Record<string, unknown> = {}) => {
       cleanup();
+      count(outcome);
       const err = new CiEdgeError('E_JNLP_UNATTRIBUTED', [reason]);
-      this.o.log.warn({ id, via: 'shared', client, code: err.code, reason, ms: Date.now() - started, ...extra }, err.message);
+      this.o.log.warn({ id, via: 'shared', client, code: err.code, reason, ms: Math.round(performance.now() - accepted), ...extra }, err.message);
       // No reply: the agent sees EOF, fails this protocol and tries its next one (InboundTCPConnector.connect).
       socket.destroy();
     };
-    const timer = setTimeout(() => refuse(`no complete preamble within ${this.o.jnlp.headerTimeout} ms`), this.o.jnlp.headerTimeout);
+    const timer = setTimeout(() => refuse('bad-preamble', `no complete preamble within ${this.o.jnlp.headerTimeout} ms`), this.o.jnlp.headerTimeout);
     let received = 0;
     const onEnd = () => {
-      if (received > 0) return refuse('closed before the preamble was complete');
+      if (received > 0) return refuse('bad-preamble', 'closed before the preamble was complete');
       // Remoting checks the advertised port with a bare connect-and-close before it speaks (isPortVisible).
       cleanup();
+      count('probe');
       this.o.log.debug({ id, via: 'shared', client }, 'port probe');
       socket.destroy();
     };
-    const onError = (err: NodeJS.ErrnoException) => refuse(`client error ${err.code ?? err.message} before the preamble was complete`);
+    const onError = (err: NodeJS.ErrnoException) => refuse('bad-preamble', `client error ${err.code ?? err.message} before the preamble was complete`);
     const cleanup = () => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -95,24 +106,25 @@ export class SharedPort {
       received += chunk.length;
       const r = parser.push(chunk);
       if (r.kind === 'more') return;
-      if (r.kind === 'error') return refuse(r.reason);
+      if (r.kind === 'error') return refuse('bad-preamble', r.reason);
       cleanup();
       // Hold further bytes in the socket until the master's leg is connected; pipe resumes it.
       socket.pause();
       if (r.protocol === 'Ping') {
+        count('ping');
         this.o.log.debug({ id, via: 'shared', client }, 'ping answered');
         socket.end(PING_REPLY, () => socket.destroy());
         return;
       }
       const proxied = r.protocol === PROXY_PROTOCOL;
       const node = proxied ? (r.headers.get('node-name') ?? null) : null;
-      if (proxied && !node) return refuse('JNLP4-connect-proxy preamble without Node-Name', { protocol: r.protocol });
+      if (proxied && !node) return refuse('unattributed', 'JNLP4-connect-proxy preamble without Node-Name', { protocol: r.protocol });
       const who = this.o.discoveries.attribute(node, client);
-      if (!who.ok) return refuse(who.reason, { protocol: r.protocol, node });
+      if (!who.ok) return refuse('unattributed', who.reason, { protocol: r.protocol, node });
       const route = this.o.registry.current().routes.get(who.master);
       const target = route?.endpoints.jnlp[0];
       if (!route || !target) {
-        return refuse(`${who.master} has no healthy agent port (${route ? route.state : 'gone'})`, { protocol: r.protocol, node, route: who.master });
+        return refuse('refused', `${who.master} has no healthy agent port (${route ? route.state : 'gone'})`, { protocol: r.protocol, node, route: who.master });
       }
       splice({
         id,
@@ -127,7 +139,7 @@ export class SharedPort {
         registry: this.o.registry,
         log: this.o.log,
         metrics: this.o.metrics,
-        started,
+        accepted,
         fields: { protocol: r.protocol, node, attributedBy: who.by },
       });
     };

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Endpoint, RegistryView } from '../registry/types.js';
@@ -20,7 +21,8 @@ export interface SpliceOptions {
   readonly registry: RegistryView;
   readonly log: Logger;
   readonly metrics: Metrics;
-  readonly started?: number;
+  /** When the agent's connection was accepted (`performance.now()`): the log's `ms` and `connectMs` count from it. */
+  readonly accepted: number;
   /** Extra fields for the connection's log line (`node`, `attributedBy`). */
   readonly fields?: Record<string, unknown>;
 }
@@ -32,8 +34,9 @@ export interface SpliceOptions {
  * half-closes pass through. One log line when the connection ends.
  */
 export function splice(o: SpliceOptions): void {
-  const started = o.started ?? Date.now();
   const client = o.client;
+  const up = o.metrics.jnlpBytes.labels(o.via, 'up');
+  const down = o.metrics.jnlpBytes.labels(o.via, 'down');
   const endpoint = hostPort(o.target.host, o.target.port);
   // Read now: a socket that was reset has no remote address any more when the log line is written.
   const clientAddress = `${normalizeAddress(client.remoteAddress)}:${client.remotePort ?? ''}`;
@@ -43,12 +46,12 @@ export function splice(o: SpliceOptions): void {
     port: o.target.port,
     allowHalfOpen: true,
     noDelay: true,
-    onread: relayReads(client, () => upstream),
+    onread: relayReads(client, () => upstream, (n) => down.inc(n)),
   });
   upstream.once('end', () => client.end());
   let connected = false;
+  let connectMs: number | null = null;
   let outcome = 'closed';
-  let counted = false;
 
   upstream.setTimeout(o.connectTimeout, () => {
     if (connected) return;
@@ -57,18 +60,27 @@ export function splice(o: SpliceOptions): void {
   });
   upstream.once('connect', () => {
     connected = true;
+    connectMs = performance.now() - o.accepted;
+    o.metrics.jnlpConnectDuration.observe({ via: o.via }, connectMs / 1000);
+    o.metrics.jnlpConnections.inc({ via: o.via, outcome: 'forwarded' });
     upstream.setTimeout(0);
     upstream.setKeepAlive(true);
     client.setKeepAlive(true);
     client.setNoDelay(true);
-    counted = true;
     o.metrics.jnlpForwardsOpen.inc({ via: o.via });
-    if (o.head && o.head.length > 0) upstream.write(o.head);
-    // What the client socket read past the preamble while this leg was connecting (shared port).
+    // The preamble's rest, then what the client socket read past it while this leg was connecting (shared port).
     const early = client.readableLength > 0 ? (client.read() as Buffer | null) : null;
-    if (early) upstream.write(early);
-    if (adoptOnRead(client, relayReads(upstream, () => client))) client.once('end', () => upstream.end());
-    else client.pipe(upstream);
+    for (const b of [o.head, early]) {
+      if (!b || b.length === 0) continue;
+      upstream.write(b);
+      up.inc(b.length);
+    }
+    if (adoptOnRead(client, relayReads(upstream, () => client, (n) => up.inc(n)))) {
+      client.once('end', () => upstream.end());
+    } else {
+      client.on('data', (c: Buffer) => up.inc(c.length));
+      client.pipe(upstream);
+    }
     client.resume();
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
@@ -87,7 +99,8 @@ export function splice(o: SpliceOptions): void {
   let open = 2;
   const closed = () => {
     if (--open > 0) return;
-    if (counted) o.metrics.jnlpForwardsOpen.dec({ via: o.via });
+    if (connected) o.metrics.jnlpForwardsOpen.dec({ via: o.via });
+    else o.metrics.jnlpConnections.inc({ via: o.via, outcome: 'failed' });
     o.log.info(
       {
         id: o.id,
@@ -98,7 +111,8 @@ export function splice(o: SpliceOptions): void {
         client: clientAddress,
         bytesIn: client.bytesRead,
         bytesOut: client.bytesWritten,
-        ms: Date.now() - started,
+        ms: Math.round(performance.now() - o.accepted),
+        connectMs: connectMs === null ? null : Math.round(connectMs * 1000) / 1000,
         outcome,
         ...o.fields,
       },

@@ -4,7 +4,7 @@ import { startAdmin } from './start-admin.js';
 
 const ep = (port: number) => [{ host: '127.0.0.1', port }];
 
-/** Every series issue #6 names, by its exported name. */
+/** Every series issue #6 names, and the agent ports' own (issue #5), by its exported name. */
 const named = [
   'ci_edge_http_requests_total',
   'ci_edge_http_request_duration_seconds',
@@ -20,6 +20,9 @@ const named = [
   'ci_edge_marathon_sse_reconnects_total',
   'ci_edge_marathon_errors_total',
   'ci_edge_jnlp_forwards_open',
+  'ci_edge_jnlp_connections_total',
+  'ci_edge_jnlp_connect_duration_seconds',
+  'ci_edge_jnlp_bytes_total',
 ];
 
 t.test('GET /metrics: Prometheus text with every named series and the process defaults', async (t) => {

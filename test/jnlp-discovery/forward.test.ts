@@ -31,7 +31,7 @@ async function setup(t: Test) {
     await registry.close();
   });
   const open = async () => (await metrics.jnlpForwardsOpen.get()).values.find((v) => v.labels.via === 'gateway')?.value ?? 0;
-  return { registry, source, a, b, fw, lines, open };
+  return { registry, source, a, b, fw, lines, open, metrics };
 }
 
 const JNLP4 = writeUtf('Protocol:JNLP4-connect');
@@ -76,7 +76,7 @@ t.test('a master with a stable port gets a forwarder that follows it when it mov
 });
 
 t.test('forwarders close when the master goes, and refuse while it has no endpoint', async (t) => {
-  const { source, a, fw, lines } = await setup(t);
+  const { source, a, fw, lines, metrics } = await setup(t);
   const port = await freePort();
   source.set(masterRoute('master2', {}, { state: 'starting', servicePorts: { jnlp: port } }));
   await fw.settled();
@@ -97,6 +97,8 @@ t.test('forwarders close when the master goes, and refuse while it has no endpoi
   t.equal((await agent.waitFor(10)).toString(), 'still-here', 'an agent connected before the master went is not cut by the listener closing');
   await fw.close(Date.now());
   t.equal((await agent.closed()).toString(), 'still-here', 'shutdown past its deadline cuts it');
+  const counted = (await metrics.jnlpConnections.get()).values.map((v) => [v.labels.via, v.labels.outcome, v.value]);
+  t.same(counted, [['gateway', 'refused', 1], ['gateway', 'forwarded', 2]], 'the refusal, the ping and the agent counted');
   const err = await new Promise<string>((resolve) => {
     const c = connect({ host: '127.0.0.1', port });
     c.on('connect', () => resolve('connected'));

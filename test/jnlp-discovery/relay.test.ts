@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { adoptOnRead, BULK_SIZE, relayReads } from '../../src/jnlp-discovery/relay.js';
 import { splice } from '../../src/jnlp-discovery/splice.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -36,6 +37,20 @@ function pattern(size: number, seed: number): Buffer {
 
 const sha = (b: Buffer | Buffer[]) => createHash('sha256').update(Array.isArray(b) ? Buffer.concat(b) : b).digest('hex');
 
+async function byteCounts(metrics: ReturnType<typeof createMetrics>): Promise<{ up: number; down: number }> {
+  const values = (await metrics.jnlpBytes.get()).values;
+  const of = (direction: string) => values.filter((v) => v.labels.direction === direction).reduce((n, v) => n + v.value, 0);
+  return { up: of('up'), down: of('down') };
+}
+
+async function connections(metrics: ReturnType<typeof createMetrics>, via: string, outcome: string): Promise<number> {
+  return (await metrics.jnlpConnections.get()).values.find((v) => v.labels.via === via && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+async function connectTimes(metrics: ReturnType<typeof createMetrics>): Promise<number> {
+  return (await metrics.jnlpConnectDuration.get()).values.find((v) => v.metricName === 'ci_edge_jnlp_connect_duration_seconds_count')?.value ?? 0;
+}
+
 /** A master's agent port (`onMaster` gets each accepted socket) and a gateway-mode listener splicing to it. */
 async function harness(t: Test, onMaster: (s: Socket) => void) {
   const masters: Socket[] = [];
@@ -62,6 +77,7 @@ async function harness(t: Test, onMaster: (s: Socket) => void) {
       registry,
       log,
       metrics,
+      accepted: performance.now(),
     });
   });
   const port = await listen(front);
@@ -79,7 +95,7 @@ async function harness(t: Test, onMaster: (s: Socket) => void) {
     return s;
   };
   const forwarded = () => lines().filter((l) => l['msg'] === 'agent connection forwarded');
-  return { agent, masters, accepted, forwarded };
+  return { agent, masters, accepted, forwarded, metrics };
 }
 
 function collect(s: Socket): { chunks: Buffer[]; bytes: () => number; ended: Promise<void> } {
@@ -96,7 +112,7 @@ t.test('bytes arrive intact both ways, big streams through the connection\'s own
   const toMaster = pattern(8 * MiB, 1);
   const toAgent = pattern(6 * MiB + 12, 2);
   const got: Buffer[] = [];
-  const { agent, accepted, forwarded } = await harness(t, (m) => {
+  const { agent, accepted, forwarded, metrics } = await harness(t, (m) => {
     m.on('data', (c: Buffer) => got.push(c));
     m.once('end', () => m.end(toAgent));
   });
@@ -112,6 +128,48 @@ t.test('bytes arrive intact both ways, big streams through the connection\'s own
   s.end();
   const [line] = await eventually(() => forwarded().length === 1 && forwarded(), 'the connection\'s log line');
   t.match(line, { id: 'r1', route: 'm1', bytesIn: toMaster.length, bytesOut: toAgent.length, outcome: 'closed' });
+  t.same(await byteCounts(metrics), { up: toMaster.length, down: toAgent.length }, 'ci_edge_jnlp_bytes_total both ways');
+  t.type(line!['connectMs'], 'number');
+  t.ok((line!['connectMs'] as number) >= 0 && (line!['connectMs'] as number) <= (line!['ms'] as number) + 1, 'connectMs is part of ms');
+  t.equal(await connectTimes(metrics), 1, 'one connect time observed');
+  t.equal(await connections(metrics, 'gateway', 'forwarded'), 1);
+});
+
+t.test('bytes are counted while a connection lives, not only when it ends', async (t) => {
+  const { agent, metrics } = await harness(t, (m) => m.on('data', (c: Buffer) => m.write(c)));
+  const s = await agent();
+  const back = collect(s);
+  s.write(pattern(200_000, 5));
+  await eventually(() => back.bytes() === 200_000, 'the echo');
+  t.same(await byteCounts(metrics), { up: 200_000, down: 200_000 }, 'counted with the connection still open');
+});
+
+t.test('a master that refuses: counted as failed, no connect time', async (t) => {
+  const { registry } = await testRegistry([]);
+  const { log, lines } = captureLog();
+  const metrics = createMetrics();
+  // A port that was listening a moment ago and is closed now refuses.
+  const probe = createServer();
+  const closed = await listen(probe);
+  await new Promise((r) => probe.close(r));
+  const front = createServer({ pauseOnConnect: true }, (client) => {
+    splice({ id: 'f1', via: 'gateway', route: 'm1', portName: 'jnlp', client, target: { host: '127.0.0.1', port: closed }, connectTimeout: 5000, registry, log, metrics, accepted: performance.now() });
+  });
+  const port = await listen(front);
+  t.teardown(async () => {
+    await new Promise((r) => front.close(r));
+    await registry.close();
+  });
+  const s = await connectTo(port);
+  s.on('error', () => undefined);
+  // Half-open allowed on this side: the gateway's close arrives as an end.
+  await new Promise((r) => s.once('end', r));
+  s.destroy();
+  const line = await eventually(() => lines().find((l) => l['msg'] === 'agent connection failed'), 'the log line');
+  t.match(line, { outcome: 'refused', connectMs: null });
+  t.equal(await connections(metrics, 'gateway', 'failed'), 1);
+  t.equal(await connections(metrics, 'gateway', 'forwarded'), 0);
+  t.equal(await connectTimes(metrics), 0, 'no connect time observed');
 });
 
 t.test('two connections relaying at once through the shared read buffer keep their own bytes', async (t) => {
@@ -306,6 +364,7 @@ t.test('bytes and a FIN that arrived before the master leg connects are forwarde
   const back = collect(agent);
   agent.end('early bytes');
   await eventually(() => client.readableLength === 11, 'early bytes in the stream buffer');
+  const metrics = createMetrics();
   splice({
     id: 'e1',
     via: 'shared',
@@ -317,11 +376,13 @@ t.test('bytes and a FIN that arrived before the master leg connects are forwarde
     connectTimeout: 5000,
     registry,
     log,
-    metrics: createMetrics(),
+    metrics,
+    accepted: performance.now(),
   });
   await back.ended;
   t.equal(Buffer.concat(got).toString(), 'head:early bytes', 'head, then what was buffered, then the FIN');
   t.equal(Buffer.concat(back.chunks).toString(), 'bye');
   t.equal(readsIntoUserBuffer(client), false, 'a socket that had buffered bytes is piped');
   await eventually(() => lines().some((l) => l['msg'] === 'agent connection forwarded'), 'the log line');
+  t.same(await byteCounts(metrics), { up: 16, down: 3 }, 'the piped path counts its bytes too, head and early ones included');
 });

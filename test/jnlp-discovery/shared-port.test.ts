@@ -79,8 +79,15 @@ t.test('two agents with the same name on two masters are routed by client addres
   two.socket.destroy();
 });
 
+/** `ci_edge_jnlp_connections_total{via="shared"}` by outcome. */
+async function outcomes(metrics: ReturnType<typeof createMetrics>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const v of (await metrics.jnlpConnections.get()).values) if (v.labels.via === 'shared') out[String(v.labels.outcome)] = v.value;
+  return out;
+}
+
 t.test('a connection it cannot attribute is closed with a logged reason', async (t) => {
-  const { a, b, port, discoveries, refused } = await setup(t);
+  const { a, b, port, discoveries, refused, metrics } = await setup(t);
   discoveries.record('agent1', '127.0.0.1', 'master1');
   discoveries.record('agent1', '127.0.0.2', 'master2');
   discoveries.record('builder', '127.0.0.1', 'master3');
@@ -98,11 +105,12 @@ t.test('a connection it cannot attribute is closed with a logged reason', async 
     const line = await eventually(() => refused().find((l) => l['reason'] === reason), `${what} log line`);
     t.match(line, { level: 40, via: 'shared', client: from, msg: `cannot tell which master agent connection belongs to: ${reason}` }, what);
   }
+  t.same(await outcomes(metrics), { unattributed: 3, refused: 1, 'bad-preamble': 1 }, 'ci_edge_jnlp_connections_total by outcome');
   t.equal(a.connections.length + b.connections.length, 0, 'nothing reached a master');
 });
 
 t.test('plain protocols: Ping is answered, JNLP4-connect routes by an unambiguous address, a bare probe is quiet', async (t) => {
-  const { a, port, discoveries, refused, lines } = await setup(t);
+  const { a, port, discoveries, refused, lines, metrics } = await setup(t);
   t.equal(await pingAgentListener('127.0.0.1', port), true);
   t.equal(await isPortVisible('127.0.0.1', port, 5000), true, "remoting's isPortVisible check");
   discoveries.record('old-agent', '127.0.0.1', 'master1');
@@ -114,14 +122,16 @@ t.test('plain protocols: Ping is answered, JNLP4-connect routes by an unambiguou
   await eventually(() => lines().some((l) => l['msg'] === 'port probe'), 'probe logged at debug');
   t.equal(refused().length, 0, 'neither the ping nor the probe was a refusal');
   t.match(await eventually(() => lines().find((l) => l['attributedBy'] === 'address'), 'address-routed line'), { route: 'master1', protocol: 'JNLP4-connect', node: null });
+  t.same(await outcomes(metrics), { ping: 1, probe: 1, forwarded: 1 }, 'ci_edge_jnlp_connections_total by outcome');
 });
 
 t.test('the preamble is bounded in time and size', async (t) => {
-  const { port, refused } = await setup(t, { headerTimeout: 100, maxHeaderSize: 256 });
+  const { port, refused, metrics } = await setup(t, { headerTimeout: 100, maxHeaderSize: 256 });
   const slow = await openAgentConnection('127.0.0.1', port, [writeUtf('Protocol:JNLP4-connect-proxy'), Buffer.from('Node-Na')]);
   await slow.closed();
   t.match(await eventually(() => refused()[0], 'timeout refusal'), { reason: 'no complete preamble within 100 ms' });
   const big = await openAgentConnection('127.0.0.1', port, [writeUtf('Protocol:JNLP4-connect-proxy'), Buffer.from(`Node-Name: ${'n'.repeat(300)}`)]);
   await big.closed();
   t.match(await eventually(() => refused()[1], 'size refusal'), { reason: 'proxy header exceeds 256 bytes' });
+  t.same(await outcomes(metrics), { 'bad-preamble': 2 });
 });
