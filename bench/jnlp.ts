@@ -1,17 +1,26 @@
 /**
  * `npm run bench:jnlp` (issue #5): agent TCP throughput through a gateway-mode forwarder and through the shared
  * port (JNLP4-connect-proxy) versus a direct TCP connection to the master's agent port, 256 MiB a run (goal
- * ≥ 0.9); and connection setup through the shared port: added p99 latency over 2000 connections (goal ≤ 2 ms).
+ * ≥ 0.9); and connection setup through the shared port: added p99 latency in rounds of 2000 connections (goal ≤ 2 ms).
  * ci-edge's JNLP front door runs in a child process, as it would on its own host; the agent and the Jenkins
  * stand-in share this one.
  *
- * The reference in the same run is nginx's stream proxy (one worker, `proxy_buffer_size` 256k as ci-edge's bulk
- * reads; 16k, its default, did 0.71 of direct): the same extra hop with no preamble to read, connecting to the
- * master as soon as it accepts. Installs nginx and its stream module with apt-get when missing. For scale, a
- * bare Node relay too (connect at accept, `pipe` both ways, nothing else): the floor of Node's own sockets.
+ * The references in the same run are nginx's stream proxy (one worker, `proxy_buffer_size` 256k as ci-edge's bulk
+ * reads; 16k, its default, did 0.71 of direct) and HAProxy in TCP mode (one thread, 256k buffers, `option
+ * splice-auto`: the kernel moves the bytes, zero-copy): the same extra hop with no preamble to read, connecting
+ * to the master as soon as they accept. Installs nginx, its stream module and haproxy with apt-get when missing.
+ * For scale, a bare Node relay too (connect at accept, `pipe` both ways, nothing else): the floor of Node's own
+ * sockets.
+ *
+ * Setup is measured in a warm-up round and ROUNDS rounds, each printed. The warm-up round is not held to the goal:
+ * on this kind of VM the first seconds of work after an idle spell are slower on every path (nginx and HAProxy
+ * too: their added p99 was 2.3–2.9 and 1.5–1.8 ms in it, 0.2–0.9 and 0.1–0.7 ms after it), and a 20 s pause
+ * before a later round brought the same slowness back. That is the machine waking, not a proxy's cost. ci-edge's
+ * own share of each setup (accept → master's leg connected, the log line's `connectMs`) is printed too.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../src/config/schema.js';
 import { createJnlpDiscovery } from '../src/jnlp-discovery/jnlp-discovery.js';
 import { createLogger } from '../src/log.js';
+import { LineBatch } from '../src/log-batch.js';
 import { createMetrics } from '../src/metrics.js';
 import { proxyPreamble, writeUtf } from '../test/helpers/agent-resolver.js';
 import { startJenkinsStandin } from '../test/helpers/jenkins-standin.js';
@@ -29,6 +39,7 @@ import { ensureTools, NGINX_STREAM_MODULE, waitForPort } from './support.js';
 const TOTAL = 256 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 const CONNECTIONS = 2000;
+const ROUNDS = 3;
 const RUNS = 9;
 const JNLP4 = writeUtf('Protocol:JNLP4-connect');
 
@@ -44,8 +55,24 @@ async function serveGateway(sink: number, echo: number, forward: number, shared:
     http: { listen: '127.0.0.1:0' },
     jnlp: { mode: 'gateway', advertiseHost: '127.0.0.1', bindHost: '127.0.0.1', sharedPort: shared },
   });
-  // Production logs one info line per connection; they go to /dev/null here, but they are written.
-  const log = createLogger({ level: 'info', destination: createWriteStream('/dev/null') });
+  // Production logs one info line per connection, in 4 KiB batches written asynchronously (createLogger); the
+  // same here, to /dev/null. The shared port's lines are kept too, for their connectMs.
+  const devNull = openSync('/dev/null', 'w');
+  const batch = new LineBatch(pino.destination({ dest: devNull, sync: false, minLength: 0 }), devNull, 4096);
+  let kept: string[] = [];
+  const destination = {
+    write(line: string): boolean {
+      if (line.includes('"via":"shared"')) kept.push(line);
+      return batch.write(line);
+    },
+  };
+  const log = createLogger({ level: 'info', destination });
+  // The parent asks for the connect times logged since it last asked.
+  process.on('message', () => {
+    const ms = kept.map((l) => (JSON.parse(l) as { connectMs?: number | null }).connectMs).filter((x): x is number => typeof x === 'number');
+    kept = [];
+    process.send!({ connectMs: ms });
+  });
   const { registry } = await testRegistry(
     [
       masterRoute('sink', { jnlp: [{ host: '127.0.0.1', port: sink }] }, { servicePorts: { jnlp: forward } }),
@@ -84,6 +111,20 @@ stream { ${server(toSink, sink)} ${server(toEcho, echo)} }
 `,
   );
   const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  await waitForPort(toSink);
+  await waitForPort(toEcho);
+  return { child, sink: toSink, echo: toEcho };
+}
+
+/** HAProxy in TCP mode in front of the sink and the echo, as its docs tune it for throughput; returns its two ports. */
+async function startHaproxy(dir: string, sink: number, echo: number): Promise<{ child: ChildProcess; sink: number; echo: number }> {
+  const [toSink, toEcho] = [await freePort(), await freePort()];
+  const listen = (name: string, port: number, to: number) => `listen ${name}\n  bind 127.0.0.1:${port}\n  server master 127.0.0.1:${to}\n`;
+  writeFileSync(
+    join(dir, 'haproxy.cfg'),
+    `global\n  nbthread 1\n  tune.bufsize 262144\n  pidfile ${dir}/haproxy.pid\ndefaults\n  mode tcp\n  option splice-auto\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n${listen('sink', toSink, sink)}${listen('echo', toEcho, echo)}`,
+  );
+  const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
   await waitForPort(toSink);
   await waitForPort(toEcho);
   return { child, sink: toSink, echo: toEcho };
@@ -130,7 +171,7 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** The paths' connections alternate, so all see the same machine; the first 50 of each warm up. Sorted times. */
+/** The paths' connections alternate, so all see the same machine; the first 50 of each warm up. Sorted times of a round. */
 async function latencies<K extends string>(paths: Record<K, { port: number; head: Buffer }>): Promise<Record<K, number[]>> {
   const keys = Object.keys(paths) as K[];
   const out = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
@@ -162,6 +203,14 @@ async function serveBare(targets: number[]): Promise<void> {
   process.send!({ ports });
 }
 
+/** The shared port's connectMs values logged since the last call (the gateway child keeps them). */
+function connectTimes(child: ChildProcess): Promise<number[]> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve((m as { connectMs: number[] }).connectMs));
+    child.send('connect-times');
+  });
+}
+
 function forked<T>(args: string[]): Promise<{ child: ChildProcess; message: T }> {
   const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
@@ -174,6 +223,7 @@ async function main(): Promise<void> {
   ensureTools([
     { needs: 'nginx', pkg: 'nginx' },
     { needs: NGINX_STREAM_MODULE, pkg: 'libnginx-mod-stream' },
+    { needs: 'haproxy', pkg: 'haproxy' },
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'ci-edge-bench-jnlp-'));
   const sink = await startJenkinsStandin({ name: 'sink', agentMode: 'sink' });
@@ -188,46 +238,64 @@ async function main(): Promise<void> {
     children.push(bare.child);
     const ngx = await startNginx(dir, sink.agentPort, echo.agentPort);
     children.push(ngx.child);
+    const hap = await startHaproxy(dir, sink.agentPort, echo.agentPort);
+    children.push(hap.child);
     const mib = TOTAL / (1024 * 1024);
     const sharedEcho = Buffer.concat([proxyPreamble('bench-echo'), JNLP4]);
     // Warm every path once (JIT) with a round trip before measuring.
-    for (const [port, head] of [[echo.agentPort, JNLP4], [ngx.echo, JNLP4], [bare.message.ports[1], JNLP4], [ports.shared, sharedEcho]] as const) await roundTrip(port, head);
+    for (const [port, head] of [[echo.agentPort, JNLP4], [ngx.echo, JNLP4], [hap.echo, JNLP4], [bare.message.ports[1], JNLP4], [ports.shared, sharedEcho]] as const) await roundTrip(port, head);
     // Interleaved, best and median of RUNS: on a 2-core machine one run swings by ±30 % with whatever else the
     // scheduler does; paths measured side by side compare the paths, not the moment.
     const paths = {
       direct: () => pump(sink.agentPort, JNLP4),
       nginx: () => pump(ngx.sink, JNLP4),
+      haproxy: () => pump(hap.sink, JNLP4),
       bare: () => pump(bare.message.ports[0], JNLP4),
       gateway: () => pump(ports.forward, JNLP4),
       shared: () => pump(ports.shared, Buffer.concat([proxyPreamble('bench-sink'), JNLP4])),
     };
-    const times: Record<keyof typeof paths, number[]> = { direct: [], nginx: [], bare: [], gateway: [], shared: [] };
+    const times: Record<keyof typeof paths, number[]> = { direct: [], nginx: [], haproxy: [], bare: [], gateway: [], shared: [] };
     for (let i = 0; i < RUNS; i++) for (const k of Object.keys(paths) as (keyof typeof paths)[]) times[k].push(await paths[k]());
     const best = (k: keyof typeof paths) => Math.min(...times[k]);
     const median = (k: keyof typeof paths) => [...times[k]].sort((a, b) => a - b)[RUNS >> 1]!;
     const rate = (s: number) => `${(mib / s).toFixed(0)} MiB/s`;
     console.log(`throughput ${mib} MiB a run, ${RUNS} runs interleaved; ratios to direct, best of the runs (median of the runs)`);
     console.log(`  direct TCP               best ${rate(best('direct'))}, median ${rate(median('direct'))}`);
-    const labels = [['nginx', 'nginx stream proxy'], ['bare', 'bare Node pipe relay'], ['gateway', 'ci-edge forwarder'], ['shared', 'ci-edge shared port']] as const;
+    const labels = [['nginx', 'nginx stream proxy'], ['haproxy', 'HAProxy (splice)'], ['bare', 'bare Node pipe relay'], ['gateway', 'ci-edge forwarder'], ['shared', 'ci-edge shared port']] as const;
     for (const [k, what] of labels) {
-      const goal = k === 'nginx' ? 'reference' : k === 'bare' ? 'for scale' : `goal >= 0.9; ${(best('nginx') / best(k)).toFixed(2)} of nginx`;
+      const goal = k === 'nginx' || k === 'haproxy' ? 'reference' : k === 'bare' ? 'for scale' : `goal >= 0.9; ${(best('nginx') / best(k)).toFixed(2)} of nginx`;
       console.log(`  ${what.padEnd(24)} best ${rate(best(k))}, ratio ${(best('direct') / best(k)).toFixed(2)} (${(median('direct') / median(k)).toFixed(2)})   ${goal}`);
     }
 
-    const setup = await latencies({
+    const setupPaths = {
       direct: { port: echo.agentPort, head: JNLP4 },
       nginx: { port: ngx.echo, head: JNLP4 },
+      haproxy: { port: hap.echo, head: JNLP4 },
       bare: { port: bare.message.ports[1], head: JNLP4 },
       shared: { port: ports.shared, head: sharedEcho },
-    });
-    const d = setup.direct;
-    const row = (what: string, xs: number[]) => `  ${what.padEnd(24)} p50 ${pct(xs, 50).toFixed(3)} ms, p99 ${pct(xs, 99).toFixed(3)} ms`;
-    const added = (xs: number[]) => `added p50 ${(pct(xs, 50) - pct(d, 50)).toFixed(3)} ms, p99 ${(pct(xs, 99) - pct(d, 99)).toFixed(3)} ms`;
-    console.log(`connection setup (connect, send, first byte back), ${CONNECTIONS} of each interleaved`);
-    console.log(row('direct TCP', d));
-    console.log(`${row('nginx stream proxy', setup.nginx)}; ${added(setup.nginx)}   reference`);
-    console.log(`${row('bare Node pipe relay', setup.bare)}; ${added(setup.bare)}   for scale`);
-    console.log(`${row('ci-edge shared port', setup.shared)}; ${added(setup.shared)}   goal: added p99 <= 2 ms`);
+    };
+    type SetupPath = keyof typeof setupPaths;
+    const rounds: Record<SetupPath, number[]>[] = [];
+    const inside: number[][] = [];
+    for (let r = 0; r <= ROUNDS; r++) {
+      await connectTimes(gateway.child); // forget the warm-up's
+      rounds.push(await latencies(setupPaths));
+      inside.push((await connectTimes(gateway.child)).slice(50).sort((x, y) => x - y));
+    }
+    const ms = (x: number) => x.toFixed(2);
+    // The warm-up round in brackets, then the measured ones.
+    const each = (f: (r: number) => number) => rounds.map((_, r) => (r === 0 ? `[${ms(f(r))}]` : ms(f(r)))).join(' ');
+    console.log(`connection setup (connect, send, first byte back), ${CONNECTIONS} of each interleaved a round; ms per round: [warm-up] then ${ROUNDS} rounds`);
+    const setupLabels = [['direct', 'direct TCP', ''], ['nginx', 'nginx stream proxy', 'reference'], ['haproxy', 'HAProxy', 'reference'], ['bare', 'bare Node pipe relay', 'for scale'], ['shared', 'ci-edge shared port', 'goal: added p99 <= 2 ms']] as const;
+    for (const [k, what, note] of setupLabels) {
+      const p50 = each((r) => pct(rounds[r]![k], 50));
+      const p99 = each((r) => pct(rounds[r]![k], 99));
+      const added = k === 'direct' ? '' : `; added p50 ${each((r) => pct(rounds[r]![k], 50) - pct(rounds[r]!.direct, 50))}, p99 ${each((r) => pct(rounds[r]![k], 99) - pct(rounds[r]!.direct, 99))}`;
+      console.log(`  ${what.padEnd(22)} p50 ${p50}, p99 ${p99}${added}   ${note}`);
+    }
+    console.log(`    inside ci-edge (accept to the master's leg connected) p50 ${each((r) => pct(inside[r]!, 50))}, p99 ${each((r) => pct(inside[r]!, 99))}`);
+    const worst = Math.max(...rounds.slice(1).map((r) => pct(r.shared, 99) - pct(r.direct, 99)));
+    console.log(`  ci-edge shared port, worst added p99 of the measured rounds: ${ms(worst)} ms (goal <= 2 ms: ${worst <= 2 ? 'met' : 'not met'})`);
   } finally {
     for (const c of children) c.kill();
     await sink.close();

@@ -1,5 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
-import type { Writable } from 'node:stream';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { LineBatch } from './log-batch.js';
 
 export type { Logger } from 'pino';
@@ -8,8 +7,8 @@ export interface LogOptions {
   level?: string;
   /** Human-readable lines (pino-pretty); the default when stdout is a terminal. */
   pretty?: boolean;
-  /** Where lines go; tests pass a sink to assert structured lines. */
-  destination?: Writable;
+  /** Where lines go; tests pass a sink to assert structured lines, benchmarks a batch like production's. */
+  destination?: DestinationStream;
 }
 
 /** Secrets that may appear in the effective config or request headers never reach the log. */
