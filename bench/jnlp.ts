@@ -14,7 +14,7 @@
  *
  * Setup is measured in a warm-up round and ROUNDS rounds, each printed. The warm-up round is not held to the goal:
  * on this kind of VM the first seconds of work after an idle spell are slower on every path (nginx and HAProxy
- * too: their added p99 was 2.3–2.9 and 1.5–1.8 ms in it, 0.2–0.9 and 0.1–0.7 ms after it), and a 20 s pause
+ * too: their added p99 was 2.2–2.9 and 1.2–2.1 ms in it, 0.1–1.5 and 0.1–0.3 ms after it), and a 20 s pause
  * before a later round brought the same slowness back. That is the machine waking, not a proxy's cost. ci-edge's
  * own share of each setup (accept → master's leg connected, the log line's `connectMs`) is printed too.
  */
