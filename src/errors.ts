@@ -25,6 +25,7 @@ export const catalogue = {
   E_JNLP_UNATTRIBUTED: 'cannot tell which master agent connection belongs to: %s',
   E_JNLP_DISABLED: '%s has its TCP agent listener disabled',
   E_JNLP_NO_ENDPOINT: '%s has no reachable agent port: %s',
+  E_JNLP_LIMIT: 'agent connection refused: %s',
   E_LISTEN: 'cannot listen on %s',
 } as const;
 

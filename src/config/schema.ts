@@ -198,8 +198,10 @@ function ssh(r: Reader): SshConfig {
 }
 
 function jnlp(r: Reader): JnlpConfig {
-  const o = r.object(['mode', 'advertiseHost', 'bindHost', 'sharedPort', 'cacheTtl', 'connectTimeout', 'headerTimeout', 'maxHeaderSize', 'discoveryTtl']);
+  const o = r.object(['mode', 'advertiseHost', 'bindHost', 'sharedPort', 'cacheTtl', 'connectTimeout', 'headerTimeout', 'maxHeaderSize', 'discoveryTtl', 'limits']);
   const d = defaults.jnlp;
+  const l = o['limits']!.present ? o['limits']!.object(Object.keys(d.limits)) : null;
+  const count = (k: keyof typeof d.limits) => (l ? l[k]!.integer(d.limits[k], 1, 10_000_000) : d.limits[k]);
   const mode = o['mode']!.oneOf(['direct', 'gateway'] as const, 'direct');
   const advertiseHost = o['advertiseHost']!.optionalString();
   const sharedPort = o['sharedPort']!.present ? o['sharedPort']!.integer(undefined, 1, 65535) : null;
@@ -216,6 +218,7 @@ function jnlp(r: Reader): JnlpConfig {
     headerTimeout: positive(o['headerTimeout']!, d.headerTimeout),
     maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 64, 65_537),
     discoveryTtl: positive(o['discoveryTtl']!, d.discoveryTtl),
+    limits: { maxConnections: count('maxConnections'), maxPendingPerClient: count('maxPendingPerClient') },
   };
 }
 

@@ -96,6 +96,14 @@ export interface JnlpConfig {
   readonly maxHeaderSize: number;
   /** How long a discovery (Node-Name + client address → master) is remembered for the shared port. */
   readonly discoveryTtl: number;
+  readonly limits: JnlpLimits;
+}
+
+export interface JnlpLimits {
+  /** Agent connections open at once through the forwarders and the shared port together. */
+  readonly maxConnections: number;
+  /** Shared-port connections from one client address still sending their preamble. */
+  readonly maxPendingPerClient: number;
 }
 
 export interface AdminConfig {

@@ -4,7 +4,9 @@ import type { JnlpConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { PortName, RegistryView, Snapshot } from '../registry/types.js';
+import { CiEdgeError } from '../errors.js';
 import { normalizeAddress } from './attribution.js';
+import type { AgentLimits } from './limits.js';
 import { stablePort } from './reachable.js';
 import { splice } from './splice.js';
 
@@ -25,6 +27,7 @@ export interface ForwardersOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly nextId: () => string;
+  readonly limits: AgentLimits;
 }
 
 /**
@@ -123,6 +126,8 @@ export class Forwarders {
   private accept(socket: Socket, name: string, portName: PortName): void {
     const id = this.o.nextId();
     const accepted = performance.now();
+    const over = this.o.limits.admit(socket);
+    if (over) return refuseOverLimit(this.o, socket, over, { id, via: 'gateway', route: name, port: portName });
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const route = this.o.registry.current().routes.get(name);
@@ -159,6 +164,14 @@ export class Forwarders {
     await this.settled();
     await cutAt(this.sockets, deadline);
   }
+}
+
+/** Closes a connection a limit refuses (limits.ts): counted, one warn line, no byte sent (the agent retries). */
+export function refuseOverLimit(o: { log: Logger; metrics: Metrics }, socket: Socket, reason: string, fields: { id: string; via: 'gateway' | 'shared'; [k: string]: unknown }): void {
+  o.metrics.jnlpConnections.inc({ via: fields.via, outcome: 'limited' });
+  const err = new CiEdgeError('E_JNLP_LIMIT', [reason]);
+  o.log.warn({ ...fields, client: normalizeAddress(socket.remoteAddress), code: err.code, reason }, err.message);
+  socket.destroy();
 }
 
 /** Waits for the sockets to end by themselves until `deadline` (epoch ms), then destroys what is left. */

@@ -8,6 +8,7 @@ import { createAdvertiseHook } from './advertise.js';
 import { createApiHandler } from './api.js';
 import { DiscoveryLog } from './attribution.js';
 import { Forwarders } from './forward.js';
+import { AgentLimits } from './limits.js';
 import { ListenerProbe } from './master-listener.js';
 import { SharedPort } from './shared-port.js';
 
@@ -38,6 +39,7 @@ export function createJnlpDiscovery(config: Config, deps: Deps): JnlpDiscovery {
     log,
     metrics: deps.metrics,
     nextId,
+    limits: new AgentLimits(() => jnlp.limits),
   };
   const forwarders = jnlp.mode === 'gateway' ? new Forwarders(common) : null;
   // Copying the property descriptors keeps `jnlp` a getter (a spread would freeze today's value).

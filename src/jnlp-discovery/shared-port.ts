@@ -8,7 +8,8 @@ import { listen } from '../net.js';
 import type { RegistryView } from '../registry/types.js';
 import { normalizeAddress, type DiscoveryLog } from './attribution.js';
 import { PROXY_PROTOCOL } from './advertise.js';
-import { cutAt } from './forward.js';
+import { cutAt, refuseOverLimit } from './forward.js';
+import type { AgentLimits } from './limits.js';
 import { PreambleParser } from './preamble.js';
 import { splice } from './splice.js';
 
@@ -30,6 +31,7 @@ export interface SharedPortOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly nextId: () => string;
+  readonly limits: AgentLimits;
 }
 
 /**
@@ -71,8 +73,13 @@ export class SharedPort {
     const id = this.o.nextId();
     const accepted = performance.now();
     const client = normalizeAddress(socket.remoteAddress);
+    const over = this.o.limits.admit(socket);
+    const release = over ?? this.o.limits.startPreamble(client);
+    if (typeof release === 'string') return refuseOverLimit(this.o, socket, release, { id, via: 'shared' });
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+    // A connection cut without an end or error (shutdown) still leaves its preamble.
+    socket.once('close', release);
     socket.setNoDelay(true);
     const parser = new PreambleParser(this.o.jnlp.maxHeaderSize);
 
@@ -97,6 +104,7 @@ export class SharedPort {
     };
     const onError = (err: NodeJS.ErrnoException) => refuse('bad-preamble', `client error ${err.code ?? err.message} before the preamble was complete`);
     const cleanup = () => {
+      release();
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);

@@ -33,6 +33,11 @@ t.test('defaults fill a minimal file', async (t) => {
   t.equal(c.jnlp, null, 'an absent section does not start');
 });
 
+t.test('jnlp.limits: defaults, and one key set alone keeps the other default', async (t) => {
+  t.same(parseConfig({ domains: ['a.com'], http: {}, jnlp: {} }).jnlp?.limits, { maxConnections: 50_000, maxPendingPerClient: 100 });
+  t.same(parseConfig({ domains: ['a.com'], http: {}, jnlp: { limits: { maxPendingPerClient: 8 } } }).jnlp?.limits, { maxConnections: 50_000, maxPendingPerClient: 8 });
+});
+
 t.test('durations', async (t) => {
   const c = parseConfig({ marathon: { urls: ['http://m'], resyncInterval: '1m', requestTimeout: '500ms', eventsIdleTimeout: '1.5s' } });
   t.equal(c.marathon?.resyncInterval, 60_000);
@@ -55,6 +60,8 @@ t.test('errors name the key and what is wrong', async (t) => {
     [{ domains: ['a.com'], http: { listen: ':8080' }, admin: { listen: '127.0.0.1:8080' } }, 'invalid configuration: admin.listen: port 8080 is already used by http.listen'],
     [{ domains: ['a.com'], http: {}, jnlp: { mode: 'gateway' } }, 'invalid configuration: jnlp.advertiseHost: is required with jnlp.mode "gateway": the host agents connect to'],
     [{ marathon: { urls: ['http://m'], auth: { basic: 'nocolon' } } }, 'invalid configuration: marathon.auth.basic: expected "user:password"'],
+    [{ domains: ['a.com'], http: {}, jnlp: { limits: { maxConnections: 0 } } }, 'invalid configuration: jnlp.limits.maxConnections: expected a whole number from 1 to 10000000, got 0'],
+    [{ domains: ['a.com'], http: {}, jnlp: { limits: { maxPending: 5 } } }, 'invalid configuration: jnlp.limits.maxPending: unknown key (known: maxConnections, maxPendingPerClient)'],
   ];
   for (const [raw, message] of cases) t.equal(errorOf(raw), message);
 });

@@ -19,6 +19,7 @@ export function jnlpConfig(over: Partial<JnlpConfig> = {}): JnlpConfig {
     headerTimeout: d.headerTimeout,
     maxHeaderSize: d.maxHeaderSize,
     discoveryTtl: d.discoveryTtl,
+    limits: d.limits,
     ...over,
   };
 }

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { connect } from 'node:net';
 import { Forwarders } from '../../src/jnlp-discovery/forward.js';
+import { AgentLimits } from '../../src/jnlp-discovery/limits.js';
 import { createMetrics } from '../../src/metrics.js';
 import { openAgentConnection, pingAgentListener, writeUtf } from '../helpers/agent-resolver.js';
 import { generateIdentityKey, startJenkinsStandin } from '../helpers/jenkins-standin.js';
@@ -9,19 +10,21 @@ import { captureLog, eventually, freePort, jnlpConfig } from './fixtures.js';
 
 const key = generateIdentityKey();
 
-async function setup(t: Test) {
+async function setup(t: Test, over: Parameters<typeof jnlpConfig>[0] = {}) {
   const { registry, source } = await testRegistry([]);
   const a = await startJenkinsStandin({ name: 'master1', key });
   const b = await startJenkinsStandin({ name: 'master1', key });
   const metrics = createMetrics();
   const { log, lines } = captureLog();
   let n = 0;
+  const jnlp = jnlpConfig({ mode: 'gateway', advertiseHost: '127.0.0.1', ...over });
   const fw = new Forwarders({
-    jnlp: jnlpConfig({ mode: 'gateway', advertiseHost: '127.0.0.1' }),
+    jnlp,
     registry,
     log,
     metrics,
     nextId: () => `t${++n}`,
+    limits: new AgentLimits(() => jnlp.limits),
   });
   fw.start();
   t.teardown(async () => {
@@ -115,4 +118,32 @@ t.test('ssh servicePort is forwarded too; a port two masters claim goes to the f
   await fw.settled();
   t.same(Object.keys(fw.addresses()).sort(), ['agent.m1', 'ssh.m1']);
   t.match(lines().find((l) => l['msg'] === 'two masters claim the same stable port; keeping the first'), { port: p1, route: 'm2', other: 'm1' });
+});
+
+t.test('jnlp.limits.maxConnections: over it a new agent connection is closed at once, counted and logged', async (t) => {
+  const { source, a, fw, lines, metrics } = await setup(t, { limits: { maxConnections: 1, maxPendingPerClient: 100 } });
+  const port = await freePort();
+  source.set(masterRoute('m1', { jnlp: [{ host: '127.0.0.1', port: a.agentPort }] }, { servicePorts: { jnlp: port } }));
+  await fw.settled();
+  const first = await openAgentConnection('127.0.0.1', port, [JNLP4, Buffer.from('one')]);
+  await first.waitFor(3);
+  const second = await openAgentConnection('127.0.0.1', port, [JNLP4, Buffer.from('two')]);
+  t.equal((await second.closed()).length, 0, 'the second is closed without a byte');
+  t.match(await eventually(() => lines().find((l) => l['code'] === 'E_JNLP_LIMIT'), 'the limit line'), {
+    level: 40,
+    via: 'gateway',
+    route: 'm1',
+    client: '127.0.0.1',
+    msg: 'agent connection refused: 1 agent connections are open (jnlp.limits.maxConnections 1)',
+  });
+  t.equal(a.connections.length, 1, 'only the first reached the master');
+  first.socket.destroy();
+  await first.closed();
+  // Its slot is free once ci-edge closed it too: its log line is written after that.
+  await eventually(() => lines().find((l) => l['msg'] === 'agent connection forwarded'), "the first connection's line");
+  const third = await openAgentConnection('127.0.0.1', port, [JNLP4, Buffer.from('three')]);
+  t.equal((await third.waitFor(5)).toString(), 'three', 'a connection after the first closed is forwarded');
+  third.socket.destroy();
+  const limited = (await metrics.jnlpConnections.get()).values.filter((v) => v.labels.outcome === 'limited').reduce((n, v) => n + v.value, 0);
+  t.ok(limited >= 1, `ci_edge_jnlp_connections_total{outcome="limited"} counted (${limited})`);
 });

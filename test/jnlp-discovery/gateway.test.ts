@@ -203,7 +203,7 @@ t.test('reload: http and jnlp changes keep the JNLP listeners, its agent connect
   const { log, lines } = captureLog();
   const configs = [
     parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } } }),
-    parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } }, jnlp: { ...raw.jnlp, cacheTtl: '30s', advertiseHost: 'edge.example.com' } }),
+    parseConfig({ ...raw, http: { listen: '127.0.0.1:0', timeouts: { idle: '90s' } }, jnlp: { ...raw.jnlp, cacheTtl: '30s', advertiseHost: 'edge.example.com', limits: { maxConnections: 3 } } }),
   ];
   const metrics = (await import('../../src/metrics.js')).createMetrics();
   const gw = await startGateway(parseConfig(raw), { log, metrics, reloadConfig: async () => configs.shift()! });
@@ -227,12 +227,24 @@ t.test('reload: http and jnlp changes keep the JNLP listeners, its agent connect
   agent.socket.write('+');
   t.equal((await agent.waitFor(7)).toString(), 'before+', 'the agent connection made before the reload still runs');
   (await discoverAndConnect('agent2', 'after-http')).socket.destroy();
+  // Gone in ci-edge too (its line is written once both legs closed), so it holds no place under the limit below.
+  await eventually(() => lines().find((l) => l['msg'] === 'agent connection forwarded' && l['node'] === 'agent2'), "agent2's line");
 
   t.match(await gw.reload(), { ok: true, changed: ['jnlp'] });
   t.same(reconfigured(), ['http in place', 'jnlp in place', 'http in place'], 'JNLP keeps its listeners too');
   agent.socket.write('+');
   t.equal((await agent.waitFor(8)).toString(), 'before++', 'and the agent connection survives a jnlp change');
   // The discovery the router records must reach the shared port's log, whichever front door changed.
-  (await discoverAndConnect('agent3', 'after-jnlp', 'edge.example.com')).socket.destroy();
+  // Remoting's port probe before it (isPortVisible) held a place only while it was open.
+  const agent3 = await discoverAndConnect('agent3', 'after-jnlp', 'edge.example.com');
+  // The new limit applies from the next connection on; the ones open are not cut.
+  const silent = await openAgentConnection('127.0.0.1', shared, [], '127.0.0.1');
+  const fourth = await openAgentConnection('127.0.0.1', shared, [Buffer.concat([proxyPreamble('agent3'), JNLP4])], '127.0.0.1');
+  t.equal((await fourth.closed()).length, 0, 'a fourth connection is over the reloaded jnlp.limits.maxConnections');
+  t.match(await eventually(() => lines().find((l) => l['code'] === 'E_JNLP_LIMIT'), 'the limit line'), { msg: 'agent connection refused: 3 agent connections are open (jnlp.limits.maxConnections 3)' });
+  silent.socket.destroy();
+  agent.socket.write('+');
+  t.equal((await agent.waitFor(9)).toString(), 'before+++', 'the first agent still runs');
+  agent3.socket.destroy();
   agent.socket.destroy();
 });

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { DiscoveryLog } from '../../src/jnlp-discovery/attribution.js';
+import { AgentLimits } from '../../src/jnlp-discovery/limits.js';
 import { SharedPort } from '../../src/jnlp-discovery/shared-port.js';
 import { createMetrics } from '../../src/metrics.js';
 import { isPortVisible, openAgentConnection, pingAgentListener, proxyPreamble, writeUtf } from '../helpers/agent-resolver.js';
@@ -23,7 +24,8 @@ async function setup(t: Test, over: Parameters<typeof jnlpConfig>[0] = {}) {
   const metrics = createMetrics();
   let n = 0;
   const jnlp = jnlpConfig({ advertiseHost: '127.0.0.1', sharedPort: 50000, ...over });
-  const shared = new SharedPort({ jnlp, port: 0, registry, discoveries, log, metrics, nextId: () => `s${++n}` });
+  const limits = new AgentLimits(() => jnlp.limits);
+  const shared = new SharedPort({ jnlp, port: 0, registry, discoveries, log, metrics, nextId: () => `s${++n}`, limits });
   const port = (await shared.start()).port;
   t.teardown(async () => {
     await shared.close(Date.now());
@@ -32,7 +34,7 @@ async function setup(t: Test, over: Parameters<typeof jnlpConfig>[0] = {}) {
     await registry.close();
   });
   const refused = () => lines().filter((l) => l['code'] === 'E_JNLP_UNATTRIBUTED');
-  return { a, b, port, discoveries, lines, refused, metrics };
+  return { a, b, port, discoveries, lines, refused, metrics, limits };
 }
 
 t.test('JNLP4-connect-proxy: the preamble is consumed, every byte after it reaches the master intact', async (t) => {
@@ -134,4 +136,31 @@ t.test('the preamble is bounded in time and size', async (t) => {
   await big.closed();
   t.match(await eventually(() => refused()[1], 'size refusal'), { reason: 'proxy header exceeds 256 bytes' });
   t.same(await outcomes(metrics), { 'bad-preamble': 2 });
+});
+
+t.test('jnlp.limits.maxPendingPerClient: silent connections from one address are bounded, other addresses and finished preambles are not', async (t) => {
+  const { a, port, discoveries, lines, metrics, limits } = await setup(t, { limits: { maxConnections: 100, maxPendingPerClient: 2 } });
+  discoveries.record('agent1', '127.0.0.1', 'master1');
+  discoveries.record('agent2', '127.0.0.2', 'master1');
+  const silent = [await openAgentConnection('127.0.0.1', port, []), await openAgentConnection('127.0.0.1', port, [Buffer.from([0])])];
+  await eventually(() => limits.counts().open === 2, 'two connections admitted');
+  const third = await openAgentConnection('127.0.0.1', port, [proxyPreamble('agent1'), JNLP4]);
+  t.equal((await third.closed()).length, 0, 'a third from the same address is closed at once');
+  t.match(await eventually(() => lines().find((l) => l['code'] === 'E_JNLP_LIMIT'), 'the limit line'), {
+    via: 'shared',
+    client: '127.0.0.1',
+    msg: 'agent connection refused: 2 connections from 127.0.0.1 are still in their preamble (jnlp.limits.maxPendingPerClient 2)',
+  });
+  const other = await openAgentConnection('127.0.0.1', port, [proxyPreamble('agent2'), JNLP4, Buffer.from('x')], '127.0.0.2');
+  t.equal((await other.waitFor(1)).toString(), 'x', 'another address is not held back');
+  // One silent connection finishes its preamble: it is forwarded, and its place is free.
+  silent[1]!.socket.write(Buffer.concat([proxyPreamble('agent1').subarray(1), JNLP4, Buffer.from('y')]));
+  t.equal((await silent[1]!.waitFor(1)).toString(), 'y', 'the finished preamble was forwarded');
+  const fourth = await openAgentConnection('127.0.0.1', port, [proxyPreamble('agent1'), JNLP4, Buffer.from('z')]);
+  t.equal((await fourth.waitFor(1)).toString(), 'z', 'a new connection from that address is admitted again');
+  await a.waitForConnections(3);
+  const limited = (await metrics.jnlpConnections.get()).values.find((v) => v.labels.outcome === 'limited')?.value;
+  t.equal(limited, 1, 'ci_edge_jnlp_connections_total{via="shared",outcome="limited"}');
+  for (const s of [...silent, other, fourth]) s.socket.destroy();
+  await eventually(() => limits.counts().open === 0 && limits.counts().pendingClients === 0, 'every count released');
 });
