@@ -18,8 +18,8 @@
  * before a later round brought the same slowness back. That is the machine waking, not a proxy's cost. ci-edge's
  * own share of each setup (accept → master's leg connected, the log line's `connectMs`) is printed too.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,8 @@ const TOTAL = 256 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 const CONNECTIONS = 2000;
 const ROUNDS = 3;
+/** Idle agent channels held at once to measure what one costs the relay (fewer when `ulimit -n` is lower). */
+const IDLE = 5000;
 const RUNS = 9;
 const JNLP4 = writeUtf('Protocol:JNLP4-connect');
 
@@ -67,8 +69,9 @@ async function serveGateway(sink: number, echo: number, forward: number, shared:
     },
   };
   const log = createLogger({ level: 'info', destination });
-  // The parent asks for the connect times logged since it last asked.
-  process.on('message', () => {
+  // The parent asks for the connect times logged since it last asked, and for a collected heap (answerMemory).
+  process.on('message', (m) => {
+    if (m === 'memory') return answerMemory();
     const ms = kept.map((l) => (JSON.parse(l) as { connectMs?: number | null }).connectMs).filter((x): x is number => typeof x === 'number');
     kept = [];
     process.send!({ connectMs: ms });
@@ -105,8 +108,8 @@ async function startNginx(dir: string, sink: number, echo: number): Promise<{ ch
   const server = (listen: number, to: number) => `server { listen 127.0.0.1:${listen}; proxy_pass 127.0.0.1:${to}; proxy_buffer_size 256k; proxy_half_close on; }`;
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `load_module ${NGINX_STREAM_MODULE}; worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
+    `load_module ${NGINX_STREAM_MODULE}; worker_processes 1; worker_rlimit_nofile ${2 * IDLE + 1000}; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
+events { worker_connections ${2 * IDLE + 500}; }
 stream { ${server(toSink, sink)} ${server(toEcho, echo)} }
 `,
   );
@@ -122,7 +125,7 @@ async function startHaproxy(dir: string, sink: number, echo: number): Promise<{ 
   const listen = (name: string, port: number, to: number) => `listen ${name}\n  bind 127.0.0.1:${port}\n  server master 127.0.0.1:${to}\n`;
   writeFileSync(
     join(dir, 'haproxy.cfg'),
-    `global\n  nbthread 1\n  tune.bufsize 262144\n  pidfile ${dir}/haproxy.pid\ndefaults\n  mode tcp\n  option splice-auto\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n${listen('sink', toSink, sink)}${listen('echo', toEcho, echo)}`,
+    `global\n  nbthread 1\n  maxconn ${IDLE + 500}\n  tune.bufsize 262144\n  pidfile ${dir}/haproxy.pid\ndefaults\n  mode tcp\n  option splice-auto\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n${listen('sink', toSink, sink)}${listen('echo', toEcho, echo)}`,
   );
   const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
   await waitForPort(toSink);
@@ -200,15 +203,67 @@ async function serveBare(targets: number[]): Promise<void> {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     ports.push((server.address() as AddressInfo).port);
   }
+  process.on('message', (m) => m === 'memory' && answerMemory());
   process.send!({ ports });
 }
 
-/** The shared port's connectMs values logged since the last call (the gateway child keeps them). */
-function connectTimes(child: ChildProcess): Promise<number[]> {
+/** A child collects its garbage (the bench runs with --expose-gc, which children inherit), then says it is done. */
+function answerMemory(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+  process.send!({ collected: true });
+}
+
+/** Resident memory of a process in KiB (VmRSS): the same measure for Node and nginx. */
+function rssKiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]);
+}
+
+/** How many idle channels each path gets: every one holds two descriptors here and two in the relay. */
+function idleCount(): number {
+  const limit = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
+  return Math.max(100, Math.min(IDLE, Math.floor((limit - 500) / 2)));
+}
+
+/**
+ * Opens `n` agent channels through `port` and leaves them idle (each has done one round trip, so it is
+ * established through to the master); returns the relay's resident growth per channel, then closes them.
+ */
+async function idleCost(port: number, head: Buffer, n: number, relay: { pid: number; collect?: () => Promise<unknown> }): Promise<number> {
+  await relay.collect?.();
+  const before = rssKiB(relay.pid);
+  const open: Socket[] = [];
+  for (let i = 0; i < n; i += 100) {
+    await Promise.all(
+      Array.from({ length: Math.min(100, n - i) }, () =>
+        new Promise<void>((resolve, reject) => {
+          const s = connect({ host: '127.0.0.1', port, noDelay: true }, () => s.write(Buffer.concat([head, Buffer.from('x')])));
+          s.once('data', () => resolve());
+          s.once('error', reject);
+          open.push(s);
+        }),
+      ),
+    );
+  }
+  await relay.collect?.();
+  const per = ((rssKiB(relay.pid) - before) * 1024) / n;
+  for (const s of open) s.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return per;
+}
+
+/** Asks a bench child (`connect-times`, `memory`) and waits for its answer. */
+function ask<T>(child: ChildProcess, what: string): Promise<T> {
   return new Promise((resolve) => {
-    child.once('message', (m) => resolve((m as { connectMs: number[] }).connectMs));
-    child.send('connect-times');
+    child.once('message', (m) => resolve(m as T));
+    child.send(what);
   });
+}
+
+/** The shared port's connectMs values logged since the last call (the gateway child keeps them). */
+async function connectTimes(child: ChildProcess): Promise<number[]> {
+  return (await ask<{ connectMs: number[] }>(child, 'connect-times')).connectMs;
 }
 
 function forked<T>(args: string[]): Promise<{ child: ChildProcess; message: T }> {
@@ -296,6 +351,19 @@ async function main(): Promise<void> {
     console.log(`    inside ci-edge (accept to the master's leg connected) p50 ${each((r) => pct(inside[r]!, 50))}, p99 ${each((r) => pct(inside[r]!, 99))}`);
     const worst = Math.max(...rounds.slice(1).map((r) => pct(r.shared, 99) - pct(r.direct, 99)));
     console.log(`  ci-edge shared port, worst added p99 of the measured rounds: ${ms(worst)} ms (goal <= 2 ms: ${worst <= 2 ? 'met' : 'not met'})`);
+
+    // Agent channels live for days and mostly idle: what each one costs the relay while it waits.
+    const n = idleCount();
+    const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+    const ngxWorker = Number(execFileSync('pgrep', ['-P', String(ngx.child.pid)]).toString().trim().split('\n')[0]);
+    const idle = {
+      shared: await idleCost(ports.shared, sharedEcho, n, { pid: gateway.child.pid!, collect: () => ask(gateway.child, 'memory') }),
+      bare: await idleCost(bare.message.ports[1], JNLP4, n, { pid: bare.child.pid!, collect: () => ask(bare.child, 'memory') }),
+      nginx: await idleCost(ngx.echo, JNLP4, n, { pid: ngxWorker }),
+      haproxy: await idleCost(hap.echo, JNLP4, n, { pid: hap.child.pid! }),
+    };
+    console.log(`idle agent channels, ${n} held at once: resident memory per channel (VmRSS growth)`);
+    console.log(`  ci-edge shared port ${kib(idle.shared)}; bare Node pipe relay ${kib(idle.bare)}; nginx stream proxy (256k buffers) ${kib(idle.nginx)}; HAProxy (256k buffers) ${kib(idle.haproxy)}`);
   } finally {
     for (const c of children) c.kill();
     await sink.close();

@@ -4,9 +4,9 @@ import type { JnlpConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { PortName, RegistryView, Snapshot } from '../registry/types.js';
-import { CiEdgeError } from '../errors.js';
 import { normalizeAddress } from './attribution.js';
-import type { AgentLimits } from './limits.js';
+import { refuseOverLimit, type AgentLimits } from './limits.js';
+import { OpenSockets } from './open-sockets.js';
 import { stablePort } from './reachable.js';
 import { splice } from './splice.js';
 
@@ -38,7 +38,7 @@ export interface ForwardersOptions {
  */
 export class Forwarders {
   private readonly listeners = new Map<number, Listener>();
-  private readonly sockets = new Set<Socket>();
+  private readonly sockets = new OpenSockets();
   private readonly pending = new Set<Promise<void>>();
   private unsubscribe: (() => void) | null = null;
   private closed = false;
@@ -129,7 +129,6 @@ export class Forwarders {
     const over = this.o.limits.admit(socket);
     if (over) return refuseOverLimit(this.o, socket, over, { id, via: 'gateway', route: name, port: portName });
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
     const route = this.o.registry.current().routes.get(name);
     const target = route?.endpoints[portName][0];
     if (!route || !target) {
@@ -162,33 +161,6 @@ export class Forwarders {
     this.unsubscribe?.();
     for (const [port, l] of this.listeners) this.stop(port, l);
     await this.settled();
-    await cutAt(this.sockets, deadline);
+    await this.sockets.cutAt(deadline);
   }
-}
-
-/** Closes a connection a limit refuses (limits.ts): counted, one warn line, no byte sent (the agent retries). */
-export function refuseOverLimit(o: { log: Logger; metrics: Metrics }, socket: Socket, reason: string, fields: { id: string; via: 'gateway' | 'shared'; [k: string]: unknown }): void {
-  o.metrics.jnlpConnections.inc({ via: fields.via, outcome: 'limited' });
-  const err = new CiEdgeError('E_JNLP_LIMIT', [reason]);
-  o.log.warn({ ...fields, client: normalizeAddress(socket.remoteAddress), code: err.code, reason }, err.message);
-  socket.destroy();
-}
-
-/** Waits for the sockets to end by themselves until `deadline` (epoch ms), then destroys what is left. */
-export async function cutAt(sockets: Set<Socket>, deadline?: number): Promise<void> {
-  if (sockets.size === 0) return;
-  const wait = Math.max(0, (deadline ?? Date.now()) - Date.now());
-  await new Promise<void>((resolve) => {
-    const check = () => sockets.size === 0 && finish();
-    const timer = setTimeout(() => {
-      for (const s of sockets) s.destroy();
-      finish();
-    }, wait);
-    const finish = () => {
-      clearTimeout(timer);
-      for (const s of sockets) s.off('close', check);
-      resolve();
-    };
-    for (const s of sockets) s.once('close', check);
-  });
 }

@@ -1,5 +1,9 @@
 import type { Socket } from 'node:net';
 import type { JnlpLimits } from '../config/types.js';
+import { CiEdgeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { normalizeAddress } from './attribution.js';
 
 /**
  * The agent ports' two bounds (`jnlp.limits`), read per connection so a reload applies to the next one:
@@ -14,6 +18,10 @@ import type { JnlpLimits } from '../config/types.js';
 export class AgentLimits {
   private open = 0;
   private readonly pending = new Map<string, number>();
+  /** One listener for every admitted socket: nothing allocated per agent channel. */
+  private readonly closed = () => {
+    this.open--;
+  };
 
   constructor(private readonly limits: () => JnlpLimits) {}
 
@@ -22,7 +30,7 @@ export class AgentLimits {
     const max = this.limits().maxConnections;
     if (this.open >= max) return `${this.open} agent connections are open (jnlp.limits.maxConnections ${max})`;
     this.open++;
-    socket.once('close', () => this.open--);
+    socket.on('close', this.closed);
     return null;
   }
 
@@ -49,4 +57,12 @@ export class AgentLimits {
   counts(): { open: number; pendingClients: number } {
     return { open: this.open, pendingClients: this.pending.size };
   }
+}
+
+/** Closes a connection a limit refuses: counted, one warn line, no byte sent (the agent retries). */
+export function refuseOverLimit(o: { log: Logger; metrics: Metrics }, socket: Socket, reason: string, fields: { id: string; via: 'gateway' | 'shared'; [k: string]: unknown }): void {
+  o.metrics.jnlpConnections.inc({ via: fields.via, outcome: 'limited' });
+  const err = new CiEdgeError('E_JNLP_LIMIT', [reason]);
+  o.log.warn({ ...fields, client: normalizeAddress(socket.remoteAddress), code: err.code, reason }, err.message);
+  socket.destroy();
 }

@@ -8,8 +8,8 @@ import { listen } from '../net.js';
 import type { RegistryView } from '../registry/types.js';
 import { normalizeAddress, type DiscoveryLog } from './attribution.js';
 import { PROXY_PROTOCOL } from './advertise.js';
-import { cutAt, refuseOverLimit } from './forward.js';
-import type { AgentLimits } from './limits.js';
+import { refuseOverLimit, type AgentLimits } from './limits.js';
+import { OpenSockets } from './open-sockets.js';
 import { PreambleParser } from './preamble.js';
 import { splice } from './splice.js';
 
@@ -46,7 +46,7 @@ export interface SharedPortOptions {
  */
 export class SharedPort {
   private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly sockets = new OpenSockets();
   private address: AddressInfo | null = null;
 
   constructor(private readonly o: SharedPortOptions) {
@@ -66,7 +66,7 @@ export class SharedPort {
   async close(deadline?: number): Promise<void> {
     // Stop accepting now; the close callback would wait for the agents, which get until the deadline instead.
     if (this.server.listening) this.server.close();
-    await cutAt(this.sockets, deadline);
+    await this.sockets.cutAt(deadline);
   }
 
   private accept(socket: Socket): void {
@@ -77,9 +77,8 @@ export class SharedPort {
     const release = over ?? this.o.limits.startPreamble(client);
     if (typeof release === 'string') return refuseOverLimit(this.o, socket, release, { id, via: 'shared' });
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    // A connection cut without an end or error (shutdown) still leaves its preamble.
-    socket.once('close', release);
+    // A connection cut without an end or error (shutdown) still leaves its preamble; cleanup takes this off.
+    socket.on('close', release);
     socket.setNoDelay(true);
     const parser = new PreambleParser(this.o.jnlp.maxHeaderSize);
 
@@ -103,8 +102,11 @@ export class SharedPort {
       socket.destroy();
     };
     const onError = (err: NodeJS.ErrnoException) => refuse('bad-preamble', `client error ${err.code ?? err.message} before the preamble was complete`);
+    // Once the preamble is over nothing may hold this scope (an idle agent channel lives for days): every
+    // listener that refers to it comes off here.
     const cleanup = () => {
       release();
+      socket.off('close', release);
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);

@@ -48,22 +48,28 @@ export function splice(o: SpliceOptions): void {
     noDelay: true,
     onread: relayReads(client, () => upstream, (n) => down.inc(n)),
   });
-  upstream.once('end', () => client.end());
+  // `on`, not `once`, for events a socket emits once ('connect', 'end', 'close'): `once` wraps each listener
+  // in a bound function and a state object, kept for the channel's life (days, for an idle agent).
+  upstream.on('end', () => client.end());
   let connected = false;
   let connectMs: number | null = null;
   let outcome = 'closed';
 
-  upstream.setTimeout(o.connectTimeout, () => {
-    if (connected) return;
+  // A timer of our own, dropped at connect: socket.setTimeout(0) would keep the cleared one on the socket.
+  let connectTimer: NodeJS.Timeout | undefined = setTimeout(() => {
     outcome = 'connect-timeout';
     upstream.destroy();
-  });
-  upstream.once('connect', () => {
+  }, o.connectTimeout).unref();
+  const stopConnectTimer = () => {
+    clearTimeout(connectTimer);
+    connectTimer = undefined;
+  };
+  upstream.on('connect', () => {
+    stopConnectTimer();
     connected = true;
     connectMs = performance.now() - o.accepted;
     o.metrics.jnlpConnectDuration.observe({ via: o.via }, connectMs / 1000);
     o.metrics.jnlpConnections.inc({ via: o.via, outcome: 'forwarded' });
-    upstream.setTimeout(0);
     upstream.setKeepAlive(true);
     client.setKeepAlive(true);
     client.setNoDelay(true);
@@ -76,7 +82,7 @@ export function splice(o: SpliceOptions): void {
       up.inc(b.length);
     }
     if (adoptOnRead(client, relayReads(upstream, () => client, (n) => up.inc(n)))) {
-      client.once('end', () => upstream.end());
+      client.on('end', () => upstream.end());
     } else {
       client.on('data', (c: Buffer) => up.inc(c.length));
       client.pipe(upstream);
@@ -119,12 +125,13 @@ export function splice(o: SpliceOptions): void {
       connected ? 'agent connection forwarded' : 'agent connection failed',
     );
   };
-  client.once('close', (hadError) => {
+  client.on('close', (hadError) => {
     if (!connected && outcome === 'closed') outcome = 'client-gone';
     if (hadError || !connected || !client.readableEnded) upstream.destroy();
     closed();
   });
-  upstream.once('close', (hadError) => {
+  upstream.on('close', (hadError) => {
+    stopConnectTimer();
     if (hadError || !connected || !upstream.readableEnded) client.destroy();
     closed();
   });
