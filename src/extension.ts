@@ -20,8 +20,8 @@ export interface ResponseContext {
   readonly route: Route;
   /** The client's request headers, as the router received them (both HTTP paths build this context). */
   readonly requestHeaders: IncomingHttpHeaders;
-  /** The client's address as the socket reports it (`::ffff:` forms included). */
-  readonly clientAddress: string | undefined;
+  /** Who sent the request: the peer, or behind a trusted load balancer the client it names (client-address.ts). */
+  readonly clientAddress: string;
   /** Path as the master sees it (after any prefix strip), without the query. */
   readonly upstreamPath: string;
   readonly statusCode: number;

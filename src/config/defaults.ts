@@ -16,6 +16,7 @@ export const defaults = {
     failTimeout: 10_000,
     workers: 1,
     fastLane: true,
+    trustedProxies: [],
   },
   ssh: {
     listen: '0.0.0.0:2222',

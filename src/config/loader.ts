@@ -15,6 +15,7 @@ export const envOverrides: Readonly<Record<string, readonly string[]>> = {
   CI_EDGE_MARATHON_MASTERS_GROUP: ['marathon', 'mastersGroup'],
   CI_EDGE_DOMAINS: ['domains'],
   CI_EDGE_HTTP_LISTEN: ['http', 'listen'],
+  CI_EDGE_HTTP_TRUSTED_PROXIES: ['http', 'trustedProxies'],
   CI_EDGE_SSH_LISTEN: ['ssh', 'listen'],
   CI_EDGE_SSH_HOST_KEYS: ['ssh', 'hostKeys'],
   CI_EDGE_JNLP_ADVERTISE_HOST: ['jnlp', 'advertiseHost'],

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { isAddressOrBlock } from '../client-address.js';
 import { isRouteName } from '../registry/naming.js';
 import { defaults } from './defaults.js';
 import { Reader } from './reader.js';
@@ -125,7 +126,7 @@ function service(r: Reader): ServiceConfig {
 }
 
 function http(r: Reader): HttpConfig {
-  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'failTimeout', 'workers', 'fastLane']);
+  const o = r.object(['listen', 'https', 'redirectToHttps', 'timeouts', 'maxHeaderSize', 'keepAliveSockets', 'failTimeout', 'workers', 'fastLane', 'trustedProxies']);
   const d = defaults.http;
   let https: HttpConfig['https'] = null;
   if (o['https']!.present) {
@@ -155,7 +156,16 @@ function http(r: Reader): HttpConfig {
     // "auto": one router per core the process may use (issue #3).
     workers: workerCount(o['workers']!, d.workers),
     fastLane: o['fastLane']!.boolean(d.fastLane),
+    trustedProxies: trustedProxies(o['trustedProxies']!),
   };
+}
+
+/** Addresses or CIDR blocks, each checked, so a typo is not a silently trusted (or untrusted) balancer. */
+function trustedProxies(r: Reader): string[] {
+  const blocks = r.strings([]);
+  const bad = blocks.find((b) => !isAddressOrBlock(b));
+  if (bad !== undefined) r.fail(`expected IP addresses or CIDR blocks like "10.0.0.0/8", got ${JSON.stringify(bad)}`);
+  return blocks;
 }
 
 /** `auto` (one per core) or 1..64, with a message that offers both. */

@@ -63,6 +63,11 @@ export interface HttpConfig {
    * node:http and http-proxy. Off sends every request the http-proxy way.
    */
   readonly fastLane: boolean;
+  /**
+   * Load balancers in front of ci-edge (addresses and CIDR blocks): from these peers the client is read from
+   * X-Forwarded-For (client-address.ts). Empty: the client is the peer.
+   */
+  readonly trustedProxies: readonly string[];
 }
 
 export interface SshConfig {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { ClientAddresses } from '../client-address.js';
 import type { HttpConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Endpoint, RegistryView } from '../registry/types.js';
@@ -46,6 +47,8 @@ export interface FastLaneDeps {
   readonly observer: Observer;
   readonly passes: ResponsePasses;
   readonly log: Logger;
+  /** Who a request is from (`http.trustedProxies`), for the access log. */
+  clients(): ClientAddresses;
 }
 
 export interface FastLane {
@@ -448,6 +451,7 @@ class Exchange implements UpstreamOwner {
   private log(): void {
     this.lane.d.observer.finish(this.job.target, this.endpoint, this.started, {
       id: this.job.id,
+      client: this.lane.d.clients().of(this.conn.socket.remoteAddress, this.head.headers['x-forwarded-for']),
       method: this.head.method,
       path: this.path,
       status: this.status,

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.js';
 import type { Target } from './resolve.js';
 
 /**
- * The access log (one pino line per request: id, route, endpoint, status, bytes, ms) and the http metrics.
+ * The access log (one pino line per request: id, client, route, endpoint, status, bytes, ms) and the http metrics.
  * Labelled metric children are cached on the route's Target, so the hot path does no label hashing.
  */
 
@@ -19,6 +19,8 @@ export const unroutedLabel = '-';
 
 export interface AccessRecord {
   readonly id: string;
+  /** Who sent it: the peer, or behind a trusted load balancer the client it names (`http.trustedProxies`). */
+  readonly client: string;
   readonly method: string;
   readonly path: string;
   readonly route: string;
@@ -72,6 +74,7 @@ export class Observer {
     // Built field by field: an object spread of `r` here cost more than the rest of the access log (bench:http).
     const record: AccessRecord = {
       id: r.id,
+      client: r.client,
       method: r.method,
       path: r.path,
       route: target?.route.name ?? unroutedLabel,

@@ -2,6 +2,7 @@ import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
+import { clientAddressesOf } from '../client-address.js';
 import type { HttpConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { HttpExtension } from '../extension.js';
@@ -123,7 +124,8 @@ export function createProxy(d: ProxyDeps): Proxy {
   const internals = proxy as unknown as { webPasses: { name: string }[] };
   internals.webPasses = internals.webPasses.filter((p) => p.name !== 'deleteLength');
   const log = d.log;
-  const passes = createResponsePasses(d.extensions, log);
+  const clients = clientAddressesOf(d.http.trustedProxies);
+  const passes = createResponsePasses(d.extensions, log, () => clients);
 
   proxy.on('error', (err) => log.debug({ err: err.message }, 'proxy error without handler'));
 

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientAddresses } from '../client-address.js';
 import type { HttpExtension, ResponseContext } from '../extension.js';
 import type { Logger } from '../log.js';
 import type { Endpoint } from '../registry/types.js';
@@ -24,7 +25,7 @@ export type ResponsePasses = (raw: IncomingHttpHeaders, p: PassInput) => Outgoin
  * fast lane: hop-by-hop headers out, Location/Content-Location/Set-Cookie back under the public origin and
  * prefix, then the extensions' rewrites (JNLP advertisement, X-SSH-Endpoint) on master routes.
  */
-export function createResponsePasses(extensions: readonly HttpExtension[], log: Logger): ResponsePasses {
+export function createResponsePasses(extensions: readonly HttpExtension[], log: Logger, clients: () => ClientAddresses): ResponsePasses {
   return (raw, p) => {
     const job = p.job;
     const headers = responseHeaders(raw, p.upgrade);
@@ -39,7 +40,7 @@ export function createResponsePasses(extensions: readonly HttpExtension[], log: 
     const ctx: ResponseContext = {
       route: job.target.route,
       requestHeaders: p.requestHeaders,
-      clientAddress: p.clientAddress,
+      clientAddress: clients().of(p.clientAddress, p.requestHeaders['x-forwarded-for']),
       upstreamPath: pathOnly(job.upstreamPath),
       statusCode: p.status,
       publicHost: job.publicHost,

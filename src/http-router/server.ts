@@ -4,6 +4,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { createServer as createTlsServer, type SecureContext, type Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
+import { clientAddressesOf } from '../client-address.js';
 import type { Config, HttpConfig } from '../config/types.js';
 import { closeServer, listen, type Closable } from '../net.js';
 import type { Deps, FrontDoor } from '../service.js';
@@ -25,6 +26,7 @@ import { loadSniContexts, type SniContexts } from './tls.js';
 export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
   // Replaced by reconfigure(): handlers read these at request time.
   let http = config.http!;
+  let clients = clientAddressesOf(http.trustedProxies);
   let sni: SniContexts | null = null;
   const log = deps.log.child({ component: 'http' });
   const observer = new Observer(log, deps.metrics);
@@ -42,10 +44,13 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
   };
 
   function track(req: IncomingMessage, res: ServerResponse, started: number, id: string, path: string, job: { target?: Target; job?: Job }) {
+    // Now, while the socket still has its peer address and before the headers are prepared for the backend.
+    const client = clients.of(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     res.once('close', () => {
       const j = job.job;
       observer.finish(job.target, j?.endpoint, started, {
         id,
+        client,
         method: req.method ?? '',
         path,
         // Gone before any answer: nginx's 499, not the 200 Node's response object starts with.
@@ -112,10 +117,12 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     let job: Job | undefined;
     let status = 101;
     const url = req.url ?? '/';
+    const client = clients.of(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     socket.once('close', () => {
       webSockets.delete(socket);
       observer.finish(target, job?.endpoint, started, {
         id,
+        client,
         method: req.method ?? '',
         path: pathOnly(url),
         status,
@@ -209,7 +216,8 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       handOff: (socket) => plain.emit('connection', socket),
       registry: deps.registry,
       observer,
-      passes: createResponsePasses(deps.httpExtensions, log),
+      passes: createResponsePasses(deps.httpExtensions, log, () => clients),
+      clients: () => clients,
       log,
     });
   };
@@ -303,6 +311,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       }
       sni = nextSni;
       http = h;
+      clients = clientAddressesOf(h.trustedProxies);
       for (const s of servers) s.lane?.reconfigure();
       log.info({ domains: next.domains }, 'http reconfigured in place');
       return true;

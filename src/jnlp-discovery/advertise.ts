@@ -2,7 +2,8 @@ import type { JnlpConfig } from '../config/types.js';
 import type { HttpExtension, ResponseContext } from '../extension.js';
 import type { Logger } from '../log.js';
 import type { Route } from '../registry/types.js';
-import { normalizeAddress, type DiscoveryLog } from './attribution.js';
+import { normalizeAddress } from '../client-address.js';
+import type { DiscoveryLog } from './attribution.js';
 import { hostPort, isReachable, reachableAgentEndpoint, reachableSshEndpoint } from './reachable.js';
 
 type Headers = Record<string, string | string[] | undefined>;

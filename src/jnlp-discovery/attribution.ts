@@ -5,6 +5,7 @@
  * discovery by (node name, client address) names the master. Two agents may share a node name on two masters
  * (every master has its own `agent1`): the client address tells them apart.
  */
+import { normalizeAddress } from '../client-address.js';
 
 export type Attribution =
   | { readonly ok: true; readonly master: string; readonly by: 'node-and-address' | 'node-name' | 'address' }
@@ -27,11 +28,6 @@ export interface DiscoveryLogOptions {
 
 const DEFAULT_MAX_ENTRIES = 200_000;
 
-/** `::ffff:10.0.0.1` (an IPv4 client on a dual-stack socket) is the same client as `10.0.0.1`. */
-export function normalizeAddress(address: string | undefined): string {
-  if (!address) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
 
 export class DiscoveryLog {
   private readonly entries = new Map<string, Entry>();

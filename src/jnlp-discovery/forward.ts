@@ -4,7 +4,7 @@ import type { JnlpConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { PortName, RegistryView, Snapshot } from '../registry/types.js';
-import { normalizeAddress } from './attribution.js';
+import { normalizeAddress } from '../client-address.js';
 import { refuseOverLimit, type AgentLimits } from './limits.js';
 import { OpenSockets } from './open-sockets.js';
 import { stablePort } from './reachable.js';

@@ -3,7 +3,7 @@ import type { JnlpLimits } from '../config/types.js';
 import { CiEdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { normalizeAddress } from './attribution.js';
+import { normalizeAddress } from '../client-address.js';
 
 /**
  * The agent ports' two bounds (`jnlp.limits`), read per connection so a reload applies to the next one:

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Endpoint, RegistryView } from '../registry/types.js';
-import { normalizeAddress } from './attribution.js';
+import { normalizeAddress } from '../client-address.js';
 import { hostPort } from './reachable.js';
 import { adoptOnRead, relayReads } from './relay.js';
 

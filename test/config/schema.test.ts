@@ -60,6 +60,7 @@ t.test('errors name the key and what is wrong', async (t) => {
     [{ domains: ['a.com'], http: { listen: ':8080' }, admin: { listen: '127.0.0.1:8080' } }, 'invalid configuration: admin.listen: port 8080 is already used by http.listen'],
     [{ domains: ['a.com'], http: {}, jnlp: { mode: 'gateway' } }, 'invalid configuration: jnlp.advertiseHost: is required with jnlp.mode "gateway": the host agents connect to'],
     [{ marathon: { urls: ['http://m'], auth: { basic: 'nocolon' } } }, 'invalid configuration: marathon.auth.basic: expected "user:password"'],
+    [{ domains: ['a.com'], http: { trustedProxies: ['10.0.0.0/8', 'lb.example.com'] } }, 'invalid configuration: http.trustedProxies: expected IP addresses or CIDR blocks like "10.0.0.0/8", got "lb.example.com"'],
     [{ domains: ['a.com'], http: {}, jnlp: { limits: { maxConnections: 0 } } }, 'invalid configuration: jnlp.limits.maxConnections: expected a whole number from 1 to 10000000, got 0'],
     [{ domains: ['a.com'], http: {}, jnlp: { limits: { maxPending: 5 } } }, 'invalid configuration: jnlp.limits.maxPending: unknown key (known: maxConnections, maxPendingPerClient)'],
   ];
@@ -75,6 +76,8 @@ t.test('environment overrides the file and is validated too', async (t) => {
   t.same(c.marathon?.urls, ['http://m1:8080', 'http://m2:8080']);
   t.same(c.marathon?.auth, { basic: 'u:p' });
   t.equal(errorOf(applyEnv({}, { CI_EDGE_ADMIN_LISTEN: 'x' })), 'invalid configuration: admin.listen: expected "host:port", got "x"');
+  const behindLb = parseConfig(applyEnv({ domains: ['a.com'], http: {} }, { CI_EDGE_HTTP_TRUSTED_PROXIES: '10.0.0.0/8, fd00::/8' }));
+  t.same(behindLb.http?.trustedProxies, ['10.0.0.0/8', 'fd00::/8'], 'CI_EDGE_HTTP_TRUSTED_PROXIES, comma-separated');
 });
 
 t.test('an unreadable or non-YAML file is a clear error', async (t) => {

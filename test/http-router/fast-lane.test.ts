@@ -9,6 +9,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { parseConfig } from '../../src/config/schema.js';
+import { clientAddressesOf } from '../../src/client-address.js';
 import { createFastLane } from '../../src/http-router/fast-lane.js';
 import { Observer } from '../../src/http-router/observe.js';
 import type { Resolver } from '../../src/http-router/resolve.js';
@@ -588,7 +589,7 @@ t.test('a body whose last write fills the client socket buffer: the pooled upstr
   t.same(r.failed, []);
 });
 
-t.test('access log: one line per lane request with id, route, endpoint, status, bytes', async (t) => {
+t.test('access log: one line per lane request with id, client, route, endpoint, status, bytes', async (t) => {
   const b = await scripted(t, (req, s) => {
     if (req.url.endsWith('/missing')) s.write('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found');
     else if (req.url.endsWith('/chunked')) s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
@@ -605,10 +606,10 @@ t.test('access log: one line per lane request with id, route, endpoint, status, 
   const lines = r.accessLog();
   const endpoint = `127.0.0.1:${b.endpoint.port}`;
   t.match(lines, [
-    { method: 'GET', path: '/master1/a', route: 'master1', endpoint, status: 200, bytes: 5, aborted: false },
-    { method: 'GET', path: '/master1/missing', route: 'master1', endpoint, status: 404, bytes: 9, aborted: false },
-    { method: 'GET', path: '/master1/chunked', route: 'master1', endpoint, status: 200, bytes: 3, aborted: false },
-    { method: 'HEAD', path: '/master1/h', route: 'master1', endpoint, status: 200, bytes: 0, aborted: false },
+    { client: '127.0.0.1', method: 'GET', path: '/master1/a', route: 'master1', endpoint, status: 200, bytes: 5, aborted: false },
+    { client: '127.0.0.1', method: 'GET', path: '/master1/missing', route: 'master1', endpoint, status: 404, bytes: 9, aborted: false },
+    { client: '127.0.0.1', method: 'GET', path: '/master1/chunked', route: 'master1', endpoint, status: 200, bytes: 3, aborted: false },
+    { client: '127.0.0.1', method: 'HEAD', path: '/master1/h', route: 'master1', endpoint, status: 200, bytes: 0, aborted: false },
   ]);
   t.equal(lines.length, 4, 'one line per request');
   const ids = lines.map((l) => l['id']);
@@ -660,8 +661,9 @@ t.test('a throw inside the lane (a bug) cuts that connection, logs it, and the l
     handOff: (socket) => socket.end('HTTP/1.1 500 handed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'),
     registry: { endpointFailed: () => undefined } as unknown as RegistryView,
     observer: new Observer(log, createMetrics()),
-    passes: createResponsePasses([], log),
+    passes: createResponsePasses([], log, () => clientAddressesOf([])),
     log,
+    clients: () => clientAddressesOf([]),
   });
   const server = createServer((socket) => lane.accept(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -727,4 +729,20 @@ t.test('http.timeouts.keepAlive closes an idle client connection on both paths, 
     t.ok(after >= closesAfter - 100 && after < closesAfter + 900, `${what}: closed ${after} ms after the last answer (expected ~${closesAfter})`);
   }
   t.throws(() => parseConfig({ domains: [domain], http: { timeouts: { keepAlive: '500ms' } } }), /http\.timeouts\.keepAlive: must be at least 1s/);
+});
+
+t.test('http.trustedProxies: behind a trusted balancer the access log names the client X-Forwarded-For gives, on both paths', async (t) => {
+  const b = await echo(t);
+  for (const fastLane of [true, false]) {
+    const r = await startRouter(t, [masterRoute('master1', { http: [b.endpoint] })], { http: { fastLane, trustedProxies: ['127.0.0.1', '10.0.0.0/8'] } });
+    const untrusted = await startRouter(t, [masterRoute('master1', { http: [b.endpoint] })], { http: { fastLane } });
+    // A client's own entry first (spoofable), then what two trusted hops added.
+    const xff = { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.1.2.3' };
+    t.equal((await ask(r.port, '/master1/a', { headers: xff })).status, 200);
+    await ask(r.port, '/master1/b');
+    await ask(untrusted.port, '/master1/a', { headers: xff });
+    const lane = fastLane ? 'lane' : 'node';
+    t.same(r.accessLog().map((l) => l['client']), ['203.0.113.7', '127.0.0.1'], `${lane}: the first untrusted hop from the right; no header, the peer`);
+    t.same(untrusted.accessLog().map((l) => l['client']), ['127.0.0.1'], `${lane}: without trustedProxies the header is not believed`);
+  }
 });

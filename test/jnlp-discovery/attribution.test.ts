@@ -1,5 +1,6 @@
 import t from 'tap';
-import { DiscoveryLog, normalizeAddress } from '../../src/jnlp-discovery/attribution.js';
+import { normalizeAddress } from '../../src/client-address.js';
+import { DiscoveryLog } from '../../src/jnlp-discovery/attribution.js';
 
 t.test('two agents named alike on two masters are told apart by client address', async (t) => {
   const log = new DiscoveryLog({ ttl: 60_000, now: () => 0 });

@@ -191,6 +191,47 @@ t.test('shared port: JNLP4-connect-proxy to the master each agent discovered, to
   s2.socket.destroy();
 });
 
+t.test('behind a load balancer (http.trustedProxies): discoveries are recorded under the client X-Forwarded-For names', async (t) => {
+  const m1 = await standin(t, 'master1');
+  const m2 = await standin(t, 'master2');
+  const start = async (trustedProxies: string[]) => {
+    const shared = await freePort();
+    const e = await edge(t, {
+      http: { listen: '127.0.0.1:0', trustedProxies },
+      jnlp: { mode: 'direct', advertiseHost: '127.0.0.1', bindHost: '127.0.0.1', sharedPort: shared },
+      routes: [staticMaster('master1', m1), staticMaster('master2', m2)],
+    });
+    return { ...e, shared };
+  };
+  // An ALB in front of the router (it connects from 127.0.0.1 and adds X-Forwarded-For); the agent port is behind
+  // an NLB that keeps the client's own address (the agents connect from 127.0.0.2 and 127.0.0.3).
+  const discoverVia = (e: Edge, master: string, client: string) =>
+    httpGet(`${e.pathUrl(master)}tcpSlaveAgentListener/`, { 'Node-Name': 'agent1', 'X-Forwarded-For': client }, '127.0.0.1', hosts);
+  const connectFrom = (shared: number, client: string, data: string) => openAgentConnection('127.0.0.1', shared, [Buffer.concat([proxyPreamble('agent1'), JNLP4, Buffer.from(data)])], client);
+
+  const trusting = await start(['127.0.0.1']);
+  t.equal((await discoverVia(trusting, 'master1', '127.0.0.2')).status, 200);
+  t.equal((await discoverVia(trusting, 'master2', '127.0.0.3')).status, 200);
+  const s1 = await connectFrom(trusting.shared, '127.0.0.2', 'to-1');
+  const s2 = await connectFrom(trusting.shared, '127.0.0.3', 'to-2');
+  t.equal((await s1.waitFor(4)).toString(), 'to-1');
+  t.equal((await s2.waitFor(4)).toString(), 'to-2');
+  t.same([m1.connections.map((c) => c.received.toString()), m2.connections.map((c) => c.received.toString())], [['to-1'], ['to-2']], 'the same agent name on two masters, each routed by its own address');
+  t.match(trusting.lines().filter((l) => l['msg'] === 'request').map((l) => l['client']), ['127.0.0.2', '127.0.0.3'], 'the access log names the clients too');
+  s1.socket.destroy();
+  s2.socket.destroy();
+
+  // Without trusting the balancer both discoveries are recorded under its address, the second over the first:
+  // the agent that discovered master1 is sent to master2 (where its TLS pinning then fails).
+  const plain = await start([]);
+  await discoverVia(plain, 'master1', '127.0.0.2');
+  await discoverVia(plain, 'master2', '127.0.0.3');
+  const misrouted = await connectFrom(plain.shared, '127.0.0.2', 'meant-for-1');
+  t.equal((await misrouted.waitFor(11)).toString(), 'meant-for-1');
+  t.same([m1.connections.length, m2.connections.at(-1)?.received.toString()], [1, 'meant-for-1'], 'without trustedProxies it reaches the wrong master');
+  misrouted.socket.destroy();
+});
+
 t.test('reload: http and jnlp changes keep the JNLP listeners, its agent connections and its discoveries', async (t) => {
   const m1 = await standin(t, 'master1');
   const shared = await freePort();
