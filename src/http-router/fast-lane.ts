@@ -130,11 +130,14 @@ class ClientConn {
   private readonly onTimeout = () => this.socket.destroy();
   private readonly onClose = () => this.closed();
   private readonly onDrain = () => this.exchange?.clientDrained();
+  /** Read at accept: a socket the client already reset has no peer address left when its request is logged. */
+  readonly peer: string | undefined;
 
   constructor(
     readonly socket: Socket,
     private readonly lane: Lane,
   ) {
+    this.peer = socket.remoteAddress;
     socket.setNoDelay(true);
     socket.setTimeout(lane.d.http().timeouts.keepAlive);
     for (const [event, key] of connEvents) socket.on(event, this[key]);
@@ -311,7 +314,7 @@ class Exchange implements UpstreamOwner {
       endpoint: this.endpoint!,
       status: res.status,
       requestHeaders: this.head.headers,
-      clientAddress: this.conn.socket.remoteAddress,
+      clientAddress: this.conn.peer,
       upgrade: false,
     });
     if (res.framing === 'chunked') headers['transfer-encoding'] = 'chunked';
@@ -451,7 +454,7 @@ class Exchange implements UpstreamOwner {
   private log(): void {
     this.lane.d.observer.finish(this.job.target, this.endpoint, this.started, {
       id: this.job.id,
-      client: this.lane.d.clients().of(this.conn.socket.remoteAddress, this.head.headers['x-forwarded-for']),
+      client: this.lane.d.clients().of(this.conn.peer, this.head.headers['x-forwarded-for']),
       method: this.head.method,
       path: this.path,
       status: this.status,
