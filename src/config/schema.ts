@@ -208,7 +208,7 @@ function ssh(r: Reader): SshConfig {
 }
 
 function jnlp(r: Reader): JnlpConfig {
-  const o = r.object(['mode', 'advertiseHost', 'bindHost', 'sharedPort', 'cacheTtl', 'connectTimeout', 'headerTimeout', 'maxHeaderSize', 'discoveryTtl', 'limits']);
+  const o = r.object(['mode', 'advertiseHost', 'bindHost', 'sharedPort', 'cacheTtl', 'connectTimeout', 'headerTimeout', 'maxHeaderSize', 'discoveryTtl', 'limits', 'proxyProtocol']);
   const d = defaults.jnlp;
   const l = o['limits']!.present ? o['limits']!.object(Object.keys(d.limits)) : null;
   const count = (k: keyof typeof d.limits) => (l ? l[k]!.integer(d.limits[k], 1, 10_000_000) : d.limits[k]);
@@ -229,6 +229,7 @@ function jnlp(r: Reader): JnlpConfig {
     maxHeaderSize: o['maxHeaderSize']!.integer(d.maxHeaderSize, 64, 65_537),
     discoveryTtl: positive(o['discoveryTtl']!, d.discoveryTtl),
     limits: { maxConnections: count('maxConnections'), maxPendingPerClient: count('maxPendingPerClient') },
+    proxyProtocol: o['proxyProtocol']!.boolean(false),
   };
 }
 

@@ -102,6 +102,8 @@ export interface JnlpConfig {
   /** How long a discovery (Node-Name + client address → master) is remembered for the shared port. */
   readonly discoveryTtl: number;
   readonly limits: JnlpLimits;
+  /** The shared port is behind a TCP balancer that sends a PROXY protocol header first (the client's address). */
+  readonly proxyProtocol: boolean;
 }
 
 export interface JnlpLimits {

@@ -63,6 +63,6 @@ export class AgentLimits {
 export function refuseOverLimit(o: { log: Logger; metrics: Metrics }, socket: Socket, reason: string, fields: { id: string; via: 'gateway' | 'shared'; [k: string]: unknown }): void {
   o.metrics.jnlpConnections.inc({ via: fields.via, outcome: 'limited' });
   const err = new CiEdgeError('E_JNLP_LIMIT', [reason]);
-  o.log.warn({ ...fields, client: normalizeAddress(socket.remoteAddress), code: err.code, reason }, err.message);
+  o.log.warn({ client: normalizeAddress(socket.remoteAddress), ...fields, code: err.code, reason }, err.message);
   socket.destroy();
 }

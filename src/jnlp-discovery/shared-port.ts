@@ -12,6 +12,7 @@ import { PROXY_PROTOCOL } from './advertise.js';
 import { refuseOverLimit, type AgentLimits } from './limits.js';
 import { OpenSockets } from './open-sockets.js';
 import { PreambleParser } from './preamble.js';
+import { ProxyHeaderParser } from './proxy-protocol.js';
 import { splice } from './splice.js';
 
 /**
@@ -73,15 +74,30 @@ export class SharedPort {
   private accept(socket: Socket): void {
     const id = this.o.nextId();
     const accepted = performance.now();
-    const client = normalizeAddress(socket.remoteAddress);
+    // Behind a balancer that sends a PROXY header the client is known once that is read; until then, its peer.
+    let client = normalizeAddress(socket.remoteAddress);
+    let balancer: ProxyHeaderParser | null = this.o.jnlp.proxyProtocol ? new ProxyHeaderParser() : null;
     const over = this.o.limits.admit(socket);
-    const release = over ?? this.o.limits.startPreamble(client);
-    if (typeof release === 'string') return refuseOverLimit(this.o, socket, release, { id, via: 'shared' });
+    if (over) return refuseOverLimit(this.o, socket, over, { id, via: 'shared' });
+    let release = () => {};
+    // The per-address bound counts the agent's address, not the balancer's (all of them would share that).
+    const startPreamble = (): string | null => {
+      const r = this.o.limits.startPreamble(client);
+      if (typeof r === 'string') return r;
+      release = r;
+      // A connection cut without an end or error (shutdown) still leaves its preamble; cleanup takes this off.
+      socket.on('close', release);
+      return null;
+    };
+    if (!balancer) {
+      const refused = startPreamble();
+      if (refused) return refuseOverLimit(this.o, socket, refused, { id, via: 'shared' });
+    }
     this.sockets.add(socket);
-    // A connection cut without an end or error (shutdown) still leaves its preamble; cleanup takes this off.
-    socket.on('close', release);
     socket.setNoDelay(true);
     const parser = new PreambleParser(this.o.jnlp.maxHeaderSize);
+    /** `client:port` for the log line when a PROXY header gave the client. */
+    let named: string | undefined;
 
     const count = (outcome: Outcome) => this.o.metrics.jnlpConnections.inc({ via: 'shared', outcome });
     const refuse = (outcome: Outcome, reason: string, extra: Record<string, unknown> = {}) => {
@@ -113,7 +129,25 @@ export class SharedPort {
       socket.off('end', onEnd);
       socket.off('error', onError);
     };
-    const onData = (chunk: Buffer) => {
+    const onData = (data: Buffer) => {
+      let chunk = data;
+      if (balancer) {
+        const h = balancer.push(chunk);
+        if (h.kind === 'more') return;
+        if (h.kind === 'error') return refuse('bad-preamble', h.reason);
+        balancer = null;
+        if (h.source !== null) {
+          client = h.source;
+          named = client;
+        }
+        const refused = startPreamble();
+        if (refused) {
+          cleanup();
+          return refuseOverLimit(this.o, socket, refused, { id, via: 'shared', client });
+        }
+        chunk = h.rest;
+        if (chunk.length === 0) return;
+      }
       received += chunk.length;
       const r = parser.push(chunk);
       if (r.kind === 'more') return;
@@ -151,6 +185,7 @@ export class SharedPort {
         log: this.o.log,
         metrics: this.o.metrics,
         accepted,
+        ...(named !== undefined ? { clientAddress: named } : {}),
         fields: { protocol: r.protocol, node, attributedBy: who.by },
       });
     };

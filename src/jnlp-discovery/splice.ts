@@ -23,6 +23,8 @@ export interface SpliceOptions {
   readonly metrics: Metrics;
   /** When the agent's connection was accepted (`performance.now()`): the log's `ms` and `connectMs` count from it. */
   readonly accepted: number;
+  /** The agent's address when a PROXY protocol header named it (the socket's peer is then the balancer). */
+  readonly clientAddress?: string;
   /** Extra fields for the connection's log line (`node`, `attributedBy`). */
   readonly fields?: Record<string, unknown>;
 }
@@ -39,7 +41,7 @@ export function splice(o: SpliceOptions): void {
   const down = o.metrics.jnlpBytes.labels(o.via, 'down');
   const endpoint = hostPort(o.target.host, o.target.port);
   // Read now: a socket that was reset has no remote address any more when the log line is written.
-  const clientAddress = `${normalizeAddress(client.remoteAddress)}:${client.remotePort ?? ''}`;
+  const clientAddress = o.clientAddress ?? `${normalizeAddress(client.remoteAddress)}:${client.remotePort ?? ''}`;
   // The master's bytes go to the agent from the first read; the agent's are relayed once this leg is connected.
   const upstream: Socket = connect({
     host: o.target.host,

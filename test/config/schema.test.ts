@@ -36,6 +36,9 @@ t.test('defaults fill a minimal file', async (t) => {
 t.test('jnlp.limits: defaults, and one key set alone keeps the other default', async (t) => {
   t.same(parseConfig({ domains: ['a.com'], http: {}, jnlp: {} }).jnlp?.limits, { maxConnections: 50_000, maxPendingPerClient: 100 });
   t.same(parseConfig({ domains: ['a.com'], http: {}, jnlp: { limits: { maxPendingPerClient: 8 } } }).jnlp?.limits, { maxConnections: 50_000, maxPendingPerClient: 8 });
+  t.equal(parseConfig({ domains: ['a.com'], http: {}, jnlp: {} }).jnlp?.proxyProtocol, false, 'no PROXY header expected unless asked');
+  t.equal(parseConfig({ domains: ['a.com'], http: {}, jnlp: { proxyProtocol: true } }).jnlp?.proxyProtocol, true);
+  t.equal(errorOf({ domains: ['a.com'], http: {}, jnlp: { proxyProtocol: 'v2' } }), 'invalid configuration: jnlp.proxyProtocol: expected true or false, got "v2"');
 });
 
 t.test('durations', async (t) => {

@@ -20,6 +20,7 @@ export function jnlpConfig(over: Partial<JnlpConfig> = {}): JnlpConfig {
     maxHeaderSize: d.maxHeaderSize,
     discoveryTtl: d.discoveryTtl,
     limits: d.limits,
+    proxyProtocol: false,
     ...over,
   };
 }

@@ -164,3 +164,42 @@ t.test('jnlp.limits.maxPendingPerClient: silent connections from one address are
   for (const s of [...silent, other, fourth]) s.socket.destroy();
   await eventually(() => limits.counts().open === 0 && limits.counts().pendingClients === 0, 'every count released');
 });
+
+t.test('jnlp.proxyProtocol: behind a TCP balancer the PROXY header names the agent; without one nothing is guessed', async (t) => {
+  const { a, b, port, discoveries, lines, refused, metrics } = await setup(t, { proxyProtocol: true, limits: { maxConnections: 100, maxPendingPerClient: 1 } });
+  // The same name on two masters, discovered from two client addresses behind the balancer (127.0.0.1 here).
+  discoveries.record('agent1', '203.0.113.7', 'master1');
+  discoveries.record('agent1', '2001:db8::7', 'master2');
+  const v2 = Buffer.concat([
+    Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x21, 0x00, 0x24]),
+    Buffer.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]),
+    Buffer.alloc(16),
+    Buffer.from([0xdc, 0x04, 0x01, 0xbb]),
+  ]);
+  const one = await openAgentConnection('127.0.0.1', port, [Buffer.from('PROXY TCP4 203.0.113.7 127.0.0.1 56324 50000\r\n'), proxyPreamble('agent1'), JNLP4, Buffer.from('one')]);
+  const two = await openAgentConnection('127.0.0.1', port, [Buffer.concat([v2, proxyPreamble('agent1'), JNLP4, Buffer.from('two')])]);
+  t.equal((await one.waitFor(3)).toString(), 'one');
+  t.equal((await two.waitFor(3)).toString(), 'two');
+  t.same([a.connections.map((c) => c.received.toString()), b.connections.map((c) => c.received.toString())], [['one'], ['two']], 'each routed by the address its header named');
+  t.equal(a.connections[0]!.protocol, 'JNLP4-connect', 'the master sees no PROXY header and no proxy preamble');
+  one.socket.destroy();
+  two.socket.destroy();
+  const forwarded = await eventually(() => lines().filter((l) => l['msg'] === 'agent connection forwarded').length === 2 && lines().filter((l) => l['msg'] === 'agent connection forwarded'), 'both log lines');
+  t.same(forwarded.map((l) => [l['client'], l['attributedBy']]).sort(), [['2001:db8::7', 'node-and-address'], ['203.0.113.7', 'node-and-address']], 'logged under the agents\' addresses');
+
+  const bare = await openAgentConnection('127.0.0.1', port, [proxyPreamble('agent1'), JNLP4]);
+  t.equal((await bare.closed()).length, 0, 'a connection without a header is closed');
+  t.match(await eventually(() => refused().find((l) => String(l['reason']).startsWith('no PROXY')), 'its refusal'), { reason: 'no PROXY protocol header (jnlp.proxyProtocol is on)' });
+
+  // The per-address bound counts the agent behind the header: one silent agent does not block another.
+  const silent = await openAgentConnection('127.0.0.1', port, [Buffer.from('PROXY TCP4 198.51.100.1 127.0.0.1 1000 50000\r\n')]);
+  const sameAgent = await openAgentConnection('127.0.0.1', port, [Buffer.from('PROXY TCP4 198.51.100.1 127.0.0.1 1001 50000\r\n')]);
+  t.equal((await sameAgent.closed()).length, 0, 'a second pending connection of that agent is over maxPendingPerClient');
+  t.match(await eventually(() => lines().find((l) => l['code'] === 'E_JNLP_LIMIT'), 'the limit line'), { client: '198.51.100.1' });
+  const other = await openAgentConnection('127.0.0.1', port, [Buffer.from('PROXY TCP4 203.0.113.7 127.0.0.1 1002 50000\r\n'), proxyPreamble('agent1'), JNLP4, Buffer.from('x')]);
+  t.equal((await other.waitFor(1)).toString(), 'x', 'another agent behind the same balancer goes through');
+  silent.socket.destroy();
+  other.socket.destroy();
+  const outcomes = Object.fromEntries((await metrics.jnlpConnections.get()).values.map((v) => [v.labels.outcome, v.value]));
+  t.match(outcomes, { forwarded: 3, 'bad-preamble': 1, limited: 1 });
+});

@@ -1,0 +1,95 @@
+import { isIP } from 'node:net';
+import { normalizeAddress } from '../client-address.js';
+
+/**
+ * The PROXY protocol header a TCP load balancer puts before the client's bytes (HAProxy's spec, "The PROXY
+ * protocol", versions 1 and 2; AWS ELB and NLB, HAProxy `send-proxy`), read incrementally and byte-exactly:
+ * what follows it is the agent's and is handed on untouched. With `jnlp.proxyProtocol` the shared port needs
+ * it first (the spec forbids guessing whether it is there), and takes the client's address from it.
+ */
+export type ProxyHeaderResult =
+  | { readonly kind: 'more' }
+  | { readonly kind: 'error'; readonly reason: string }
+  /** `source` is null for a header that carries no client (v1 UNKNOWN, v2 LOCAL: the balancer's own checks). */
+  | { readonly kind: 'done'; readonly source: string | null; readonly rest: Buffer };
+
+const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+const V1_PREFIX = Buffer.from('PROXY ', 'latin1');
+/** v1's longest line, CRLF included (the spec's 107 bytes). */
+const V1_MAX = 107;
+/** v2's address block and TLVs; AWS adds a few TLVs (VPC endpoint id), far below this. */
+const V2_MAX_LENGTH = 4096;
+
+export class ProxyHeaderParser {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): ProxyHeaderResult {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    const b = this.buf;
+    // Until the first bytes tell the versions apart, each must still be a prefix of one of the signatures.
+    const n = Math.min(b.length, V2_SIGNATURE.length);
+    const maybeV2 = b.subarray(0, n).equals(V2_SIGNATURE.subarray(0, n));
+    const maybeV1 = b.subarray(0, Math.min(b.length, V1_PREFIX.length)).equals(V1_PREFIX.subarray(0, Math.min(b.length, V1_PREFIX.length)));
+    if (!maybeV1 && !maybeV2) return { kind: 'error', reason: 'no PROXY protocol header (jnlp.proxyProtocol is on)' };
+    if (maybeV2) return b.length < V2_SIGNATURE.length ? { kind: 'more' } : this.v2();
+    return this.v1();
+  }
+
+  private v1(): ProxyHeaderResult {
+    const b = this.buf;
+    const end = b.indexOf('\r\n', 0, 'latin1');
+    if (end === -1) return b.length >= V1_MAX ? { kind: 'error', reason: `PROXY v1 line longer than ${V1_MAX} bytes` } : { kind: 'more' };
+    if (end + 2 > V1_MAX) return { kind: 'error', reason: `PROXY v1 line longer than ${V1_MAX} bytes` };
+    const line = b.subarray(0, end).toString('latin1');
+    const rest = b.subarray(end + 2);
+    const [, proto, src, dst, sport, dport, extra] = line.split(' ');
+    if (proto === 'UNKNOWN') return { kind: 'done', source: null, rest };
+    const family = proto === 'TCP4' ? 4 : proto === 'TCP6' ? 6 : 0;
+    const port = (p: string | undefined) => p !== undefined && /^\d{1,5}$/.test(p) && Number(p) <= 65535;
+    if (family === 0 || extra !== undefined || isIP(src ?? '') !== family || isIP(dst ?? '') !== family || !port(sport) || !port(dport)) {
+      return { kind: 'error', reason: `malformed PROXY v1 line ${JSON.stringify(line.slice(0, 64))}` };
+    }
+    return { kind: 'done', source: normalizeAddress(src), rest };
+  }
+
+  private v2(): ProxyHeaderResult {
+    const b = this.buf;
+    if (b.length < 16) return { kind: 'more' };
+    const verCmd = b[12]!;
+    const famProto = b[13]!;
+    const length = b.readUInt16BE(14);
+    if (verCmd >> 4 !== 2) return { kind: 'error', reason: `PROXY v2 header of version ${verCmd >> 4}` };
+    if (length > V2_MAX_LENGTH) return { kind: 'error', reason: `PROXY v2 header of ${length} bytes` };
+    if (b.length < 16 + length) return { kind: 'more' };
+    const rest = b.subarray(16 + length);
+    const command = verCmd & 0x0f;
+    if (command === 0x0) return { kind: 'done', source: null, rest };
+    if (command !== 0x1) return { kind: 'error', reason: `PROXY v2 command ${command}` };
+    const family = famProto >> 4;
+    const body = b.subarray(16, 16 + length);
+    if (family === 0x1 && body.length >= 12) return { kind: 'done', source: Array.from(body.subarray(0, 4)).join('.'), rest };
+    if (family === 0x2 && body.length >= 36) return { kind: 'done', source: normalizeAddress(ipv6(body.subarray(0, 16))), rest };
+    // AF_UNSPEC or AF_UNIX: no IP client; the spec says to use the connection's own address then.
+    if (family === 0x0 || family === 0x3) return { kind: 'done', source: null, rest };
+    return { kind: 'error', reason: `PROXY v2 address family ${family} with ${length} bytes` };
+  }
+}
+
+/** 16 bytes as a compressed IPv6 address (`2001:db8::7`), the form sockets report. */
+function ipv6(b: Buffer): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  // The longest run of zero groups (two or more) becomes "::" (RFC 5952).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best === -1) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
