@@ -178,7 +178,7 @@ function workerCount(r: Reader, fallback: number): number {
 }
 
 function ssh(r: Reader): SshConfig {
-  const o = r.object(['listen', 'domain', 'hostKeys', 'auth', 'authorizedKeys', 'limits', 'ciphers']);
+  const o = r.object(['listen', 'domain', 'hostKeys', 'auth', 'authorizedKeys', 'limits', 'ciphers', 'proxyProtocol']);
   const d = defaults.ssh;
   const l = o['limits']!.present ? o['limits']!.object(Object.keys(d.limits)) : null;
   const time = (k: 'handshakeTimeout' | 'idleTimeout' | 'keepaliveInterval' | 'connectTimeout') => (l ? positive(l[k]!, d.limits[k]) : d.limits[k]);
@@ -204,6 +204,7 @@ function ssh(r: Reader): SshConfig {
       connectTimeout: time('connectTimeout'),
     },
     ciphers: o['ciphers']!.present ? o['ciphers']!.strings() : null,
+    proxyProtocol: o['proxyProtocol']!.boolean(false),
   };
 }
 

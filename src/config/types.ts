@@ -86,6 +86,8 @@ export interface SshConfig {
   };
   /** Cipher preference for the outer session; the default is what runs fastest with Node's OpenSSL. */
   readonly ciphers: readonly string[] | null;
+  /** Behind a TCP balancer that sends a PROXY protocol header first: the client's address for limits and logs. */
+  readonly proxyProtocol: boolean;
 }
 
 export interface JnlpConfig {

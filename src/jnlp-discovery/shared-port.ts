@@ -12,7 +12,7 @@ import { PROXY_PROTOCOL } from './advertise.js';
 import { refuseOverLimit, type AgentLimits } from './limits.js';
 import { OpenSockets } from './open-sockets.js';
 import { PreambleParser } from './preamble.js';
-import { ProxyHeaderParser } from './proxy-protocol.js';
+import { ProxyHeaderParser } from '../proxy-protocol.js';
 import { splice } from './splice.js';
 
 /**

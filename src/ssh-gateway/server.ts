@@ -5,6 +5,7 @@ import type { Connection, ServerChannel, Session } from 'ssh2';
 import type { Config } from '../config/types.js';
 import { CiEdgeError } from '../errors.js';
 import { listen } from '../net.js';
+import { readProxyHeader } from '../proxy-protocol.js';
 import type { Deps, FrontDoor } from '../service.js';
 import { createAuthPolicy, type ClientIdentity } from './auth.js';
 import { loadHostKeys } from './host-keys.js';
@@ -120,7 +121,7 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
   };
 
   const onSocket = (socket: Socket, ssh2Server: ssh2.Server) => {
-    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    let key = `${socket.remoteAddress}:${socket.remotePort}`;
     sockets.add(socket);
     // Upload stalls on Nagle + delayed ACK otherwise: our only packets upstream of a bulk upload are small
     // WINDOW_ADJUSTs, each held until the client ACKs the last (measured: 63 MB/s flat on every cipher).
@@ -134,12 +135,29 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
       clearTimeout(timer);
       handshakes.delete(key);
     };
-    handshakes.set(key, { done, cut });
     socket.once('close', () => {
       done();
       sockets.delete(socket);
     });
-    ssh2Server.injectSocket(socket);
+    const inject = () => {
+      handshakes.set(key, { done, cut });
+      ssh2Server.injectSocket(socket);
+    };
+    if (!ssh.proxyProtocol) return inject();
+    // Behind a balancer: its header names the client, which ssh2 (its `ip`), the per-client limit and the
+    // audit lines then see. The handshake timer above covers the header too.
+    readProxyHeader(socket, (r) => {
+      if (!r.ok) {
+        log.info({ client: key, reason: r.reason }, 'ssh connection refused: no PROXY protocol header (ssh.proxyProtocol is on)');
+        return cut();
+      }
+      if (r.source !== null) {
+        // An own property over net.Socket's getter: ssh2 reads `socket.remoteAddress` for the connection's ip.
+        Object.defineProperty(socket, 'remoteAddress', { value: r.source, configurable: true });
+        key = `${r.source}:${socket.remotePort}`;
+      }
+      inject();
+    });
   };
 
   const onSession = (session: Session, request: (target: string) => TunnelRequest, connClosed: () => boolean) => {

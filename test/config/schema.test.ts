@@ -37,6 +37,8 @@ t.test('jnlp.limits: defaults, and one key set alone keeps the other default', a
   t.same(parseConfig({ domains: ['a.com'], http: {}, jnlp: {} }).jnlp?.limits, { maxConnections: 50_000, maxPendingPerClient: 100 });
   t.same(parseConfig({ domains: ['a.com'], http: {}, jnlp: { limits: { maxPendingPerClient: 8 } } }).jnlp?.limits, { maxConnections: 50_000, maxPendingPerClient: 8 });
   t.equal(parseConfig({ domains: ['a.com'], http: {}, jnlp: {} }).jnlp?.proxyProtocol, false, 'no PROXY header expected unless asked');
+  t.equal(parseConfig({ ssh: {} }).ssh?.proxyProtocol, false);
+  t.equal(parseConfig({ ssh: { proxyProtocol: true } }).ssh?.proxyProtocol, true);
   t.equal(parseConfig({ domains: ['a.com'], http: {}, jnlp: { proxyProtocol: true } }).jnlp?.proxyProtocol, true);
   t.equal(errorOf({ domains: ['a.com'], http: {}, jnlp: { proxyProtocol: 'v2' } }), 'invalid configuration: jnlp.proxyProtocol: expected true or false, got "v2"');
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ProxyHeaderParser, type ProxyHeaderResult } from '../../src/jnlp-discovery/proxy-protocol.js';
+import { ProxyHeaderParser, type ProxyHeaderResult } from '../../src/proxy-protocol.js';
 
 const SIG = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 

@@ -1,11 +1,12 @@
-import { isIP } from 'node:net';
-import { normalizeAddress } from '../client-address.js';
+import { isIP, type Socket } from 'node:net';
+import { normalizeAddress } from './client-address.js';
 
 /**
  * The PROXY protocol header a TCP load balancer puts before the client's bytes (HAProxy's spec, "The PROXY
  * protocol", versions 1 and 2; AWS ELB and NLB, HAProxy `send-proxy`), read incrementally and byte-exactly:
- * what follows it is the agent's and is handed on untouched. With `jnlp.proxyProtocol` the shared port needs
- * it first (the spec forbids guessing whether it is there), and takes the client's address from it.
+ * what follows it is the client's and is handed on untouched. With `jnlp.proxyProtocol` (the shared agent port)
+ * or `ssh.proxyProtocol` it must come first (the spec forbids guessing whether it is there), and the client's
+ * address is taken from it.
  */
 export type ProxyHeaderResult =
   | { readonly kind: 'more' }
@@ -30,7 +31,7 @@ export class ProxyHeaderParser {
     const n = Math.min(b.length, V2_SIGNATURE.length);
     const maybeV2 = b.subarray(0, n).equals(V2_SIGNATURE.subarray(0, n));
     const maybeV1 = b.subarray(0, Math.min(b.length, V1_PREFIX.length)).equals(V1_PREFIX.subarray(0, Math.min(b.length, V1_PREFIX.length)));
-    if (!maybeV1 && !maybeV2) return { kind: 'error', reason: 'no PROXY protocol header (jnlp.proxyProtocol is on)' };
+    if (!maybeV1 && !maybeV2) return { kind: 'error', reason: 'no PROXY protocol header' };
     if (maybeV2) return b.length < V2_SIGNATURE.length ? { kind: 'more' } : this.v2();
     return this.v1();
   }
@@ -92,4 +93,32 @@ function ipv6(b: Buffer): string {
   const hex = groups.map((g) => g.toString(16));
   if (best === -1) return hex.join(':');
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/**
+ * Reads a socket's PROXY header, then hands the socket over paused with the bytes after the header put back
+ * (`unshift`), for a consumer that attaches its own reader (ssh2). `done` gets the client's address (null when the
+ * header names none), or why there is no header.
+ */
+export function readProxyHeader(socket: Socket, done: (r: { ok: true; source: string | null } | { ok: false; reason: string }) => void): void {
+  const parser = new ProxyHeaderParser();
+  const stop = () => {
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+  };
+  const onData = (chunk: Buffer) => {
+    const r = parser.push(chunk);
+    if (r.kind === 'more') return;
+    stop();
+    socket.pause();
+    if (r.kind === 'error') return done({ ok: false, reason: r.reason });
+    if (r.rest.length > 0) socket.unshift(r.rest);
+    done({ ok: true, source: r.source });
+  };
+  const onEnd = () => {
+    stop();
+    done({ ok: false, reason: 'closed before its PROXY header was complete' });
+  };
+  socket.on('data', onData);
+  socket.on('end', onEnd);
 }
