@@ -105,6 +105,7 @@ export function readProxyHeader(socket: Socket, done: (r: { ok: true; source: st
   const stop = () => {
     socket.off('data', onData);
     socket.off('end', onEnd);
+    socket.off('error', onError);
   };
   const onData = (chunk: Buffer) => {
     const r = parser.push(chunk);
@@ -119,6 +120,12 @@ export function readProxyHeader(socket: Socket, done: (r: { ok: true; source: st
     stop();
     done({ ok: false, reason: 'closed before its PROXY header was complete' });
   };
+  // Nothing else listens yet: an unheard reset here would be thrown.
+  const onError = (err: NodeJS.ErrnoException) => {
+    stop();
+    done({ ok: false, reason: `client error ${err.code ?? err.message} before its PROXY header was complete` });
+  };
   socket.on('data', onData);
   socket.on('end', onEnd);
+  socket.on('error', onError);
 }

@@ -5,6 +5,7 @@ import { CiEdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { listen } from '../net.js';
+import { ProxyHeaderParser } from '../proxy-protocol.js';
 import type { RegistryView } from '../registry/types.js';
 import { normalizeAddress } from '../client-address.js';
 import type { DiscoveryLog } from './attribution.js';
@@ -12,7 +13,6 @@ import { PROXY_PROTOCOL } from './advertise.js';
 import { refuseOverLimit, type AgentLimits } from './limits.js';
 import { OpenSockets } from './open-sockets.js';
 import { PreambleParser } from './preamble.js';
-import { ProxyHeaderParser } from '../proxy-protocol.js';
 import { splice } from './splice.js';
 
 /**
@@ -96,7 +96,7 @@ export class SharedPort {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     const parser = new PreambleParser(this.o.jnlp.maxHeaderSize);
-    /** `client:port` for the log line when a PROXY header gave the client. */
+    /** The agent's address for the log line when a PROXY header gave it (the peer is then the balancer). */
     let named: string | undefined;
 
     const count = (outcome: Outcome) => this.o.metrics.jnlpConnections.inc({ via: 'shared', outcome });

@@ -148,7 +148,7 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
     // audit lines then see. The handshake timer above covers the header too.
     readProxyHeader(socket, (r) => {
       if (!r.ok) {
-        log.info({ client: key, reason: r.reason }, 'ssh connection refused: no PROXY protocol header (ssh.proxyProtocol is on)');
+        log.info({ client: key, reason: r.reason }, 'ssh connection refused: no valid PROXY protocol header (ssh.proxyProtocol is on)');
         return cut();
       }
       if (r.source !== null) {

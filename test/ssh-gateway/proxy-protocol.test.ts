@@ -60,4 +60,14 @@ t.test('behind a balancer the PROXY header names the client: limits count it, lo
   const direct = await runSsh([...baseSshOptions(id), '-p', String(gw.port), '127.0.0.1', 'tunnel', 'master1']);
   t.equal(direct.code, 255, 'ssh fails to connect');
   t.match(await eventually(() => lines().find((l) => String(l['msg']).startsWith('ssh connection refused')), 'the refusal'), { reason: 'no PROXY protocol header' });
+
+  // A client reset in the middle of the header costs that connection only.
+  const reset = connect(gw.port, '127.0.0.1');
+  await new Promise((r) => reset.once('connect', r));
+  reset.write('PROXY TCP4 203.0');
+  await new Promise((r) => setTimeout(r, 50));
+  reset.resetAndDestroy();
+  await eventually(() => lines().some((l) => String(l['reason']).startsWith('client error ECONNRESET')), 'the reset refusal');
+  const after = await runSsh([...baseSshOptions(id), '-p', String(bob), '127.0.0.1', 'tunnel', 'master1'], { input: '' });
+  t.match(after.stdout.toString(), /^SSH-2\.0-OpenSSH/, 'the gateway carries on');
 });
