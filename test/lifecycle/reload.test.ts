@@ -1,4 +1,4 @@
-import { Agent, createServer } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import t from 'tap';
@@ -179,6 +179,38 @@ t.test('a changed http section on the same address is applied in place: open con
   t.equal(g.gw.config().http?.timeouts.idle, 90_000);
   t.same((await get(http, '/', 'master1.pse.example.com', agent)).body, 'A', 'the new domain routes');
   t.equal([...Object.values(agent.freeSockets)].flat()[0], socket, 'on the same keep-alive connection');
+});
+
+t.test('http.trustedProxies is applied by a reload, on the fast lane and on Node\'s path', async (t) => {
+  const a = await nameBackend(t, 'A');
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const doc = (trustedProxies: string[]) => base([route('master1', a.port)], { http: { listen: '127.0.0.1:0', trustedProxies } });
+  const g = await gatewayFromFile(t, doc([]), createLogger({ level: 'info', destination }));
+  const http = g.port('http.http');
+  // A GET takes the fast lane; a POST goes through node:http and http-proxy.
+  const send = (method: string) =>
+    new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: http, path: '/x', method, agent: false, headers: { host: 'master1.localhost', 'x-forwarded-for': '203.0.113.5' } }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const clients = () => lines.filter((l) => l['msg'] === 'request').map((l) => `${String(l['method'])} ${String(l['client'])}`);
+  await send('GET');
+  await send('POST');
+  g.write(doc(['127.0.0.0/8']));
+  t.same(await g.gw.reload(), { ok: true, changed: ['http'], restartRequired: [] });
+  await send('GET');
+  await send('POST');
+  t.same(clients(), ['GET 127.0.0.1', 'POST 127.0.0.1', 'GET 203.0.113.5', 'POST 203.0.113.5'], 'the header is believed from the reload on');
 });
 
 t.test('a change a listener cannot take in place (header size) on the same fixed port: the old one lets go, the new one binds it', async (t) => {
