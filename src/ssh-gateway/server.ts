@@ -225,8 +225,9 @@ export function createSshGateway(config: Config, deps: Deps): FrontDoor {
     },
     /**
      * A reload that keeps the address, host keys, ciphers and keepalive (all fixed when the ssh2 server is
-     * created) applies in place: open tunnels carry on; new connections get the new auth policy, limits, PROXY header setting,
-     * timeouts and domain (issue #6: listeners whose address did not change keep their sockets).
+     * created) applies in place: open tunnels carry on; new connections get the new auth policy, limits,
+     * PROXY header setting, timeouts and domain (issue #6: listeners whose address did not change keep their
+     * sockets).
      */
     async reconfigure(next: Config) {
       const n = next.ssh;
