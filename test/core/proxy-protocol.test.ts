@@ -69,3 +69,48 @@ t.test('anything else is refused with the reason, never guessed', async (t) => {
   t.same(parse(Buffer.from('PROXY TCP4 1.2.3.4')), { kind: 'more' }, 'a v1 line cut short waits for the rest');
   t.same(parse(SIG.subarray(0, 7)), { kind: 'more' }, 'so does a v2 signature');
 });
+
+t.test('random and mutated input never throws, and a header found is always followed by exactly the bytes after it', async (t) => {
+  // A small seeded generator (mulberry32), so a failure replays.
+  let seed = 0x5eed;
+  const rand = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const valid = [Buffer.from('PROXY TCP4 203.0.113.7 10.0.0.5 56324 50000\r\n'), v2(1, 1, v4([203, 0, 113, 7], [10, 0, 0, 5])), v2(1, 2, v6(Array.from({ length: 16 }, (_, i) => i)))];
+  let done = 0;
+  let errors = 0;
+  let intactCases = 0;
+  for (let i = 0; i < 3000; i++) {
+    const base = Buffer.from(valid[i % valid.length]!);
+    // Flip a few bytes of a valid header, or start from noise.
+    const bytes = i % 4 === 0 ? Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256))) : base;
+    for (let k = Math.floor(rand() * 3); k > 0; k--) bytes[Math.floor(rand() * bytes.length)] = Math.floor(rand() * 256);
+    const tail = Buffer.from(`tail-${i}`);
+    const all = Buffer.concat([bytes, tail]);
+    const intact = valid.some((v) => v.equals(bytes));
+    if (intact) intactCases++;
+    const p = new ProxyHeaderParser();
+    let r: ProxyHeaderResult = { kind: 'more' };
+    let at = 0;
+    while (at < all.length && r.kind === 'more') {
+      const n = 1 + Math.floor(rand() * 8);
+      r = p.push(all.subarray(at, at + n));
+      at += n;
+    }
+    if (r.kind === 'done') {
+      done++;
+      // What the parser hands on, then what was not pushed yet: exactly the bytes after the header.
+      const after = Buffer.concat([r.rest, all.subarray(Math.min(at, all.length))]);
+      if (intact && !after.equals(tail)) t.fail(`case ${i}: ${JSON.stringify(after.toString('latin1'))} instead of the bytes after the header`);
+      if (r.source !== null && !/^[0-9a-f.:]+$/.test(r.source)) t.fail(`case ${i}: source ${r.source}`);
+    } else if (r.kind === 'error') {
+      errors++;
+      if (typeof r.reason !== 'string' || r.reason === '') t.fail(`case ${i}: an error without a reason`);
+    }
+  }
+  t.ok(done > 500 && errors > 500, `both outcomes reached (${done} headers, ${errors} refusals)`);
+  t.ok(intactCases > 500, `${intactCases} intact headers checked byte for byte`);
+});
