@@ -294,3 +294,27 @@ export async function startTestSshGateway(registry: RegistryView, ssh: Record<st
 export function proxyCommand(gwPort: number, identity: string, extra = ''): string {
   return `${SSH} -q -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentityFile=${identity} -o IdentitiesOnly=yes ${extra} -p ${gwPort} 127.0.0.1 tunnel %h`;
 }
+
+/**
+ * Opens a tunnel to `target` through the gateway on `port` and holds it (ssh with stdin open keeps the channel
+ * and the inner banner exchange alive); resolves once the master's banner came through. `release` ends it.
+ */
+export async function holdTunnel(t: { teardown(fn: () => unknown): void }, identity: string, port: number, target = 'master1'): Promise<{ release(): Promise<void> }> {
+  const holder = spawn(SSH, [...baseSshOptions(identity), '-p', String(port), '127.0.0.1', 'tunnel', target], { stdio: ['pipe', 'pipe', 'ignore'] });
+  t.teardown(() => {
+    holder.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no banner through the held tunnel')), 15_000);
+    holder.stdout.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return {
+    release: async () => {
+      holder.stdin.end();
+      await new Promise((r) => holder.once('close', r));
+    },
+  };
+}

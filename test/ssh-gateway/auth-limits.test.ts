@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { masterRoute, testRegistry } from '../helpers/registry.js';
-import { baseSshOptions, keygen, proxyCommand, runSsh, SSH, startSshd, startTestSshGateway, waitForBanner } from '../helpers/sshd.js';
+import { baseSshOptions, holdTunnel, keygen, proxyCommand, runSsh, SSH, startSshd, startTestSshGateway, waitForBanner } from '../helpers/sshd.js';
 
 async function setup(t: Test, ssh: Record<string, unknown> = {}) {
   const sshd = await startSshd();
@@ -48,23 +48,11 @@ t.test('auth "keys": the authorized key gets through, another key is refused', a
 t.test('maxTunnelsPerClient: the second concurrent tunnel from one address is refused, exit 1', async (t) => {
   const { sshd, gw } = await setup(t, { limits: { maxTunnelsPerClient: 1 } });
   const id = sshd.identity.path;
-  // Hold one tunnel open: ssh with stdin open keeps the channel (and the inner banner exchange) alive.
-  const holder = spawn(SSH, [...baseSshOptions(id), '-p', String(gw.port), '127.0.0.1', 'tunnel', 'master1'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  t.teardown(() => {
-    holder.kill('SIGKILL');
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no banner through the first tunnel')), 15_000);
-    holder.stdout.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  const held = await holdTunnel(t, id, gw.port);
   const second = await runSsh([...baseSshOptions(id), '-p', String(gw.port), '127.0.0.1', 'tunnel', 'master1']);
   t.equal(second.stderr, 'ci-edge: too many tunnels: 1 open from 127.0.0.1\n');
   t.equal(second.code, 1);
-  holder.stdin.end();
-  await new Promise((r) => holder.once('close', r));
+  await held.release();
   const third = await runSsh([...baseSshOptions(id), '-p', String(gw.port), '127.0.0.1', 'tunnel', 'master1'], { input: '' });
   t.match(third.stdout.toString(), /^SSH-2\.0-/, 'the slot is given back when the tunnel ends');
 });

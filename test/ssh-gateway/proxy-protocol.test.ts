@@ -2,12 +2,11 @@
  * `ssh.proxyProtocol`: the gateway behind a TCP balancer that sends a PROXY header (a Classic ELB in TCP mode,
  * HAProxy `send-proxy`). Real OpenSSH clients connect through a balancer written here that adds the header.
  */
-import { spawn } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import t, { type Test } from 'tap';
 import { captureLog, eventually } from '../jnlp-discovery/fixtures.js';
 import { masterRoute, testRegistry } from '../helpers/registry.js';
-import { baseSshOptions, runSsh, SSH, startSshd, startTestSshGateway } from '../helpers/sshd.js';
+import { baseSshOptions, holdTunnel, runSsh, startSshd, startTestSshGateway } from '../helpers/sshd.js';
 
 /** A balancer on 127.0.0.1 that tells the gateway every connection came from `client` (PROXY v1). */
 async function balancer(t: Test, gwPort: number, client: string): Promise<number> {
@@ -36,25 +35,14 @@ t.test('behind a balancer the PROXY header names the client: limits count it, lo
   const id = sshd.identity.path;
 
   // Alice holds one tunnel: her second is over the per-client limit, Bob (same balancer address) is not.
-  const holder = spawn(SSH, [...baseSshOptions(id), '-p', String(alice), '127.0.0.1', 'tunnel', 'master1'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  t.teardown(() => {
-    holder.kill('SIGKILL');
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no banner through the first tunnel')), 15_000);
-    holder.stdout.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  const held = await holdTunnel(t, id, alice);
   const second = await runSsh([...baseSshOptions(id), '-p', String(alice), '127.0.0.1', 'tunnel', 'master1']);
   t.equal(second.stderr, 'ci-edge: too many tunnels: 1 open from 203.0.113.1\n');
   t.equal(second.code, 1);
   const other = await runSsh([...baseSshOptions(id), '-p', String(bob), '127.0.0.1', 'tunnel', 'master1'], { input: '' });
   t.match(other.stdout.toString(), /^SSH-2\.0-OpenSSH/, 'another client behind the same balancer gets its tunnel');
   t.match(await eventually(() => lines().find((l) => l['msg'] === 'ssh tunnel' && String(l['client']).startsWith('203.0.113.2')), "Bob's tunnel line"), { route: 'master1' });
-  holder.stdin.end();
-  await new Promise((r) => holder.once('close', r));
+  await held.release();
 
   // Straight to the gateway, without a header: the spec forbids guessing, so no session.
   const direct = await runSsh([...baseSshOptions(id), '-p', String(gw.port), '127.0.0.1', 'tunnel', 'master1']);
