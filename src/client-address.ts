@@ -67,7 +67,10 @@ export class ClientAddresses {
 
 /** `1.2.3.4:5678` and `[fd00::1]:443` as some balancers write them; a bare IPv6 address has colons too. */
 function stripPort(hop: string): string {
-  if (hop.startsWith('[')) return hop.slice(1, hop.indexOf(']') === -1 ? undefined : hop.indexOf(']'));
+  if (hop.startsWith('[')) {
+    const close = hop.indexOf(']');
+    return hop.slice(1, close === -1 ? undefined : close);
+  }
   const colon = hop.indexOf(':');
   return colon !== -1 && colon === hop.lastIndexOf(':') ? hop.slice(0, colon) : hop;
 }

@@ -27,11 +27,9 @@ export class ProxyHeaderParser {
   push(chunk: Buffer): ProxyHeaderResult {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const b = this.buf;
-    // Until the first bytes tell the versions apart, each must still be a prefix of one of the signatures.
-    const n = Math.min(b.length, V2_SIGNATURE.length);
-    const maybeV2 = b.subarray(0, n).equals(V2_SIGNATURE.subarray(0, n));
-    const maybeV1 = b.subarray(0, Math.min(b.length, V1_PREFIX.length)).equals(V1_PREFIX.subarray(0, Math.min(b.length, V1_PREFIX.length)));
-    if (!maybeV1 && !maybeV2) return { kind: 'error', reason: 'no PROXY protocol header' };
+    // Until the first bytes tell the versions apart, they must still begin one of the signatures.
+    const maybeV2 = opensLike(b, V2_SIGNATURE);
+    if (!maybeV2 && !opensLike(b, V1_PREFIX)) return { kind: 'error', reason: 'no PROXY protocol header' };
     if (maybeV2) return b.length < V2_SIGNATURE.length ? { kind: 'more' } : this.v2();
     return this.v1();
   }
@@ -74,6 +72,12 @@ export class ProxyHeaderParser {
     if (family === 0x0 || family === 0x3) return { kind: 'done', source: null, rest };
     return { kind: 'error', reason: `PROXY v2 address family ${family} with ${length} bytes` };
   }
+}
+
+/** Whether `b` and `signature` agree over their common length. */
+function opensLike(b: Buffer, signature: Buffer): boolean {
+  const n = Math.min(b.length, signature.length);
+  return b.subarray(0, n).equals(signature.subarray(0, n));
 }
 
 /** 16 bytes as a compressed IPv6 address (`2001:db8::7`), the form sockets report. */

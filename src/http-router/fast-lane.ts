@@ -47,7 +47,7 @@ export interface FastLaneDeps {
   readonly observer: Observer;
   readonly passes: ResponsePasses;
   readonly log: Logger;
-  /** Who a request is from (`http.trustedProxies`), for the access log. */
+  /** Who a request is from (`http.trustedProxies`), read as it arrives into its Job. */
   clients(): ClientAddresses;
 }
 
@@ -160,7 +160,9 @@ class ClientConn {
     const r = d.resolver().resolve(head.headers.host, head.url);
     if (r.kind !== 'proxy' || r.target.endpoints.length === 0) return this.handOff(chunk);
     this.socket.setTimeout(d.http().timeouts.idle);
-    this.exchange = new Exchange(this, this.lane, head, newJob(d.observer.nextId(), r, d.proto, true));
+    // The client is read before the Exchange prepares the headers for the backend (X-Forwarded-For grows).
+    const client = d.clients().of(this.peer, head.headers['x-forwarded-for']);
+    this.exchange = new Exchange(this, this.lane, head, newJob(d.observer.nextId(), client, r, d.proto, true));
     this.exchange.start();
   }
 
@@ -314,7 +316,6 @@ class Exchange implements UpstreamOwner {
       endpoint: this.endpoint!,
       status: res.status,
       requestHeaders: this.head.headers,
-      clientAddress: this.conn.peer,
       upgrade: false,
     });
     if (res.framing === 'chunked') headers['transfer-encoding'] = 'chunked';
@@ -454,7 +455,7 @@ class Exchange implements UpstreamOwner {
   private log(): void {
     this.lane.d.observer.finish(this.job.target, this.endpoint, this.started, {
       id: this.job.id,
-      client: this.lane.d.clients().of(this.conn.peer, this.head.headers['x-forwarded-for']),
+      client: this.job.client,
       method: this.head.method,
       path: this.path,
       status: this.status,

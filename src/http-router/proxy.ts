@@ -2,7 +2,6 @@ import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { clientAddressesOf } from '../client-address.js';
 import type { HttpConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { HttpExtension } from '../extension.js';
@@ -56,6 +55,11 @@ export function retryEndpoint(job: Job, failed: Endpoint, errno: string): Endpoi
 export interface Job {
   /** The request id: the access log's `id`, `X-Request-Id` to the backend and back to the client. */
   readonly id: string;
+  /**
+   * Who sent it (client-address.ts), read once from the request as it arrived: for the access log and the
+   * response passes' extensions (the JNLP discovery log).
+   */
+  readonly client: string;
   readonly target: Target;
   readonly upstreamPath: string;
   readonly pathRouted: boolean;
@@ -69,8 +73,8 @@ export interface Job {
 }
 
 /** A new job for a resolved request. */
-export function newJob(id: string, r: Extract<Resolution, { kind: 'proxy' }>, proto: 'http' | 'https', bodyless: boolean): Job {
-  return { id, target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto, endpoint: undefined, bytes: 0, bodyless };
+export function newJob(id: string, client: string, r: Extract<Resolution, { kind: 'proxy' }>, proto: 'http' | 'https', bodyless: boolean): Job {
+  return { id, client, target: r.target, upstreamPath: r.upstreamPath, pathRouted: r.pathRouted, publicHost: r.publicHost, proto, endpoint: undefined, bytes: 0, bodyless };
 }
 
 /** Stands in for the request stream of a bodyless request: `pipe` just ends the upstream request. */
@@ -124,8 +128,7 @@ export function createProxy(d: ProxyDeps): Proxy {
   const internals = proxy as unknown as { webPasses: { name: string }[] };
   internals.webPasses = internals.webPasses.filter((p) => p.name !== 'deleteLength');
   const log = d.log;
-  const clients = clientAddressesOf(d.http.trustedProxies);
-  const passes = createResponsePasses(d.extensions, log, () => clients);
+  const passes = createResponsePasses(d.extensions, log);
 
   proxy.on('error', (err) => log.debug({ err: err.message }, 'proxy error without handler'));
 
@@ -163,7 +166,7 @@ export function createProxy(d: ProxyDeps): Proxy {
     a.proxyReq?.setTimeout(t.idle);
     const job = a.job;
     const status = proxyRes.statusCode ?? 502;
-    const headers = passes(proxyRes.headers, { job, endpoint: a.endpoint, status, requestHeaders: req.headers, clientAddress: req.socket.remoteAddress, upgrade: false });
+    const headers = passes(proxyRes.headers, { job, endpoint: a.endpoint, status, requestHeaders: req.headers, upgrade: false });
     try {
       res.writeHead(status, proxyRes.statusMessage, headers);
     } catch (err) {
@@ -268,7 +271,7 @@ export function createProxy(d: ProxyDeps): Proxy {
         pr.on('upgrade', (proxyRes: IncomingMessage, proxySocket: Duplex) => {
           upgraded = true;
           pr.setTimeout(0);
-          const headers = passes(proxyRes.headers, { job, endpoint, status: 101, requestHeaders: req.headers, clientAddress: req.socket.remoteAddress, upgrade: true });
+          const headers = passes(proxyRes.headers, { job, endpoint, status: 101, requestHeaders: req.headers, upgrade: true });
           for (const k of Object.keys(proxyRes.headers)) delete proxyRes.headers[k];
           Object.assign(proxyRes.headers, headers);
           d.onWebSocket(1);

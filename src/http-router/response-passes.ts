@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ClientAddresses } from '../client-address.js';
 import type { HttpExtension, ResponseContext } from '../extension.js';
 import type { Logger } from '../log.js';
 import type { Endpoint } from '../registry/types.js';
@@ -14,7 +13,6 @@ export interface PassInput {
   readonly status: number;
   /** The request headers as forwarded (X-Forwarded-Host holds the authority the client used). */
   readonly requestHeaders: IncomingHttpHeaders;
-  readonly clientAddress: string | undefined;
   readonly upgrade: boolean;
 }
 
@@ -25,7 +23,7 @@ export type ResponsePasses = (raw: IncomingHttpHeaders, p: PassInput) => Outgoin
  * fast lane: hop-by-hop headers out, Location/Content-Location/Set-Cookie back under the public origin and
  * prefix, then the extensions' rewrites (JNLP advertisement, X-SSH-Endpoint) on master routes.
  */
-export function createResponsePasses(extensions: readonly HttpExtension[], log: Logger, clients: () => ClientAddresses): ResponsePasses {
+export function createResponsePasses(extensions: readonly HttpExtension[], log: Logger): ResponsePasses {
   return (raw, p) => {
     const job = p.job;
     const headers = responseHeaders(raw, p.upgrade);
@@ -40,7 +38,7 @@ export function createResponsePasses(extensions: readonly HttpExtension[], log: 
     const ctx: ResponseContext = {
       route: job.target.route,
       requestHeaders: p.requestHeaders,
-      clientAddress: clients().of(p.clientAddress, p.requestHeaders['x-forwarded-for']),
+      clientAddress: job.client,
       upstreamPath: pathOnly(job.upstreamPath),
       statusCode: p.status,
       publicHost: job.publicHost,

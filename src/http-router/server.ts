@@ -43,9 +43,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     sendPage(res, errorPage(problem, wantsJson(req.headers.accept)), req.method === 'HEAD');
   };
 
-  function track(req: IncomingMessage, res: ServerResponse, started: number, id: string, path: string, job: { target?: Target; job?: Job }) {
-    // Now, while the socket still has its peer address and before the headers are prepared for the backend.
-    const client = clients.of(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+  function track(req: IncomingMessage, res: ServerResponse, started: number, id: string, client: string, path: string, job: { target?: Target; job?: Job }) {
     res.once('close', () => {
       const j = job.job;
       observer.finish(job.target, j?.endpoint, started, {
@@ -67,7 +65,9 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
     const path = pathOnly(url);
     const tracked: { target?: Target; job?: Job } = {};
     const id = observer.nextId();
-    track(req, res, started, id, path, tracked);
+    // Now, while the socket still has its peer address and before the headers are prepared for the backend.
+    const client = clients.of(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+    track(req, res, started, id, client, path, tracked);
     // On every answer, pages and redirects included: what a user quotes to find the access-log line.
     res.setHeader('x-request-id', id);
     // Shutting down: this response is the connection's last, so it closes instead of idling to the deadline.
@@ -95,7 +95,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
         case 'proxy': {
           tracked.target = r.target;
           if (r.target.endpoints.length === 0) return answer(req, res, { code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
-          const job = newJob(id, r, encrypted ? 'https' : 'http', !hasRequestBody(req.headers));
+          const job = newJob(id, client, r, encrypted ? 'https' : 'http', !hasRequestBody(req.headers));
           tracked.job = job;
           return proxy!.web(req, res, job);
         }
@@ -146,7 +146,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       target = r.target;
       if (r.target.endpoints.length === 0) return fail({ code: 'E_NO_HEALTHY_ENDPOINT', route: r.target.route });
       const encrypted = (socket as Socket & { encrypted?: boolean }).encrypted === true;
-      job = newJob(id, r, encrypted ? 'https' : 'http', true);
+      job = newJob(id, client, r, encrypted ? 'https' : 'http', true);
       webSockets.add(socket);
       proxy!.ws(req, socket, head, job);
     } catch (err) {
@@ -216,7 +216,7 @@ export function createHttpRouter(config: Config, deps: Deps): FrontDoor {
       handOff: (socket) => plain.emit('connection', socket),
       registry: deps.registry,
       observer,
-      passes: createResponsePasses(deps.httpExtensions, log, () => clients),
+      passes: createResponsePasses(deps.httpExtensions, log),
       clients: () => clients,
       log,
     });

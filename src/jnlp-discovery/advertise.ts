@@ -2,7 +2,6 @@ import type { JnlpConfig } from '../config/types.js';
 import type { HttpExtension, ResponseContext } from '../extension.js';
 import type { Logger } from '../log.js';
 import type { Route } from '../registry/types.js';
-import { normalizeAddress } from '../client-address.js';
 import type { DiscoveryLog } from './attribution.js';
 import { hostPort, isReachable, reachableAgentEndpoint, reachableSshEndpoint } from './reachable.js';
 
@@ -111,7 +110,7 @@ export function createAdvertiseHook(jnlp: JnlpConfig, discoveries: DiscoveryLog,
     if (outcome.kind !== 'rewritten' || jnlp.sharedPort === null) return;
     const node = ctx.requestHeaders['node-name'];
     const nodeName = Array.isArray(node) ? node[0] : node;
-    const address = normalizeAddress(ctx.clientAddress);
+    const address = ctx.clientAddress;
     // Without Node-Name (remoting older than the header) the address alone can still route plain JNLP4-connect.
     discoveries.record(nodeName ?? '', address, ctx.route.name);
     log.debug({ route: ctx.route.name, node: nodeName ?? null, client: address }, 'agent discovery recorded');

@@ -21,10 +21,6 @@ export class OpenSockets {
     socket.on('close', this.forget);
   }
 
-  get size(): number {
-    return this.sockets.size;
-  }
-
   /** Waits for the sockets to end by themselves until `deadline` (epoch ms), then destroys what is left. */
   async cutAt(deadline?: number): Promise<void> {
     const sockets = this.sockets;

@@ -661,7 +661,7 @@ t.test('a throw inside the lane (a bug) cuts that connection, logs it, and the l
     handOff: (socket) => socket.end('HTTP/1.1 500 handed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'),
     registry: { endpointFailed: () => undefined } as unknown as RegistryView,
     observer: new Observer(log, createMetrics()),
-    passes: createResponsePasses([], log, () => clientAddressesOf([])),
+    passes: createResponsePasses([], log),
     log,
     clients: () => clientAddressesOf([]),
   });
